@@ -1,0 +1,127 @@
+"""Load and run an attribute model together with its card (the JSON file beside it).
+
+The model file takes uint8 RGB aligned frames (178x218, the CelebA geometry; any resize and
+normalisation happen inside the model) and returns one probability per attribute, in the order
+its card lists. The card carries the calibrated thresholds used everywhere afterwards.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from photo_sorter.attributes import validate
+
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+BUNDLED_MODEL = MODELS_DIR / "celeba_mobilenetv2.keras"
+FRAME_HEIGHT, FRAME_WIDTH = 218, 178
+
+
+class ModelError(RuntimeError):
+    """A model file or its card is missing, damaged or inconsistent."""
+
+
+def card_path(model_path: Path) -> Path:
+    return Path(model_path).with_suffix(".json")
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_card(model_path: Path) -> dict:
+    path = card_path(model_path)
+    try:
+        card = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ModelError(f"model card {path} is missing (it must sit beside {model_path})") from None
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"model card {path} is unreadable: {exc}") from None
+    for key in ("attributes", "thresholds"):
+        if key not in card:
+            raise ModelError(f"model card {path} has no '{key}'")
+    try:
+        validate(card["attributes"])
+    except ValueError as exc:
+        raise ModelError(f"model card {path}: {exc}") from None
+    return card
+
+
+@cache
+def device_name() -> str:
+    """'GPU: <name>' when TensorFlow sees a GPU, else 'CPU'."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        return "CPU"
+    details = tf.config.experimental.get_device_details(gpus[0])
+    return f"GPU: {details.get('device_name', gpus[0].name)}"
+
+
+@dataclass
+class AttributeModel:
+    path: Path
+    card: dict
+    keras_model: object = field(repr=False)
+    sha256: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.card.get("name", self.path.stem)
+
+    @property
+    def attributes(self) -> list[str]:
+        return list(self.card["attributes"])
+
+    @property
+    def thresholds(self) -> dict[str, float]:
+        return {a: float(self.card["thresholds"].get(a, 0.5)) for a in self.attributes}
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> AttributeModel:
+        """Load with Keras safe_mode (no arbitrary code) and check the card matches the file."""
+        path = Path(path) if path else BUNDLED_MODEL
+        if not path.is_file():
+            raise ModelError(f"model file {path} does not exist")
+        card = read_card(path)
+        import keras
+
+        try:
+            model = keras.saving.load_model(path, compile=False, safe_mode=True)
+        except Exception as exc:  # noqa: BLE001 - keras raises many types for a bad file
+            raise ModelError(f"model file {path} cannot be loaded: {exc}") from None
+        n_out = model.outputs[0].shape[-1]
+        if n_out != len(card["attributes"]):
+            raise ModelError(
+                f"model {path} predicts {n_out} attributes but its card lists "
+                f"{len(card['attributes'])}"
+            )
+        return cls(path=path, card=card, keras_model=model, sha256=file_sha256(path))
+
+    def predict(self, frames: np.ndarray, batch_size: int = 64) -> np.ndarray:
+        """frames: uint8 [N, 218, 178, 3] aligned faces -> float32 [N, n_attributes]."""
+        frames = np.asarray(frames, dtype=np.uint8)
+        if frames.ndim != 4 or frames.shape[-1] != 3:
+            raise ValueError(f"expected uint8 frames [N, H, W, 3], got shape {frames.shape}")
+        if len(frames) == 0:
+            return np.zeros((0, len(self.attributes)), np.float32)
+        out = [
+            np.asarray(self.keras_model(frames[i : i + batch_size], training=False))
+            for i in range(0, len(frames), batch_size)
+        ]
+        return np.concatenate(out).astype(np.float32)
+
+    def decisions(self, probabilities: np.ndarray) -> np.ndarray:
+        """Boolean decisions with the calibrated per-attribute thresholds."""
+        t = np.array([self.thresholds[a] for a in self.attributes], np.float32)
+        return probabilities >= t

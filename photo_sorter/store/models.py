@@ -1,0 +1,171 @@
+"""SQLAlchemy 2.0 ORM tables of the library database.
+
+Predictions are stored wide (one row per face and model, one column per CelebA attribute) so that
+attribute expressions become plain indexed SQL over one table; a model that predicts a subset of
+the attributes leaves the other columns NULL.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON, Boolean, Column, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String,
+    Table, Text, UniqueConstraint, func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from photo_sorter.attributes import CELEBA_ATTRIBUTES
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Photo(Base):
+    """One image file of the library. `status`: ok | error | missing."""
+
+    __tablename__ = "photos"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    path: Mapped[str] = mapped_column(Text, unique=True)
+    folder: Mapped[str] = mapped_column(Text, index=True)
+    size: Mapped[int | None] = mapped_column(Integer)
+    mtime_ns: Mapped[int | None] = mapped_column(Integer)
+    content_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="ok", index=True)
+    error: Mapped[str | None] = mapped_column(Text)
+    width: Mapped[int | None] = mapped_column(Integer)   # after EXIF orientation
+    height: Mapped[int | None] = mapped_column(Integer)
+    captured_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)  # with sub-seconds
+    capture_source: Mapped[str | None] = mapped_column(String(16))  # exif | mtime
+    camera: Mapped[str | None] = mapped_column(Text)
+    burst_id: Mapped[str | None] = mapped_column(Text)
+    n_faces: Mapped[int] = mapped_column(Integer, default=0)
+    scanned_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    faces: Mapped[list[Face]] = relationship(
+        back_populates="photo", cascade="all, delete-orphan", order_by="Face.index"
+    )
+
+
+class Face(Base):
+    """A detected face: box and 5 landmarks in oriented full-resolution pixel coordinates."""
+
+    __tablename__ = "faces"
+    __table_args__ = (UniqueConstraint("photo_id", "index"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    photo_id: Mapped[int] = mapped_column(ForeignKey("photos.id", ondelete="CASCADE"), index=True)
+    index: Mapped[int] = mapped_column(Integer)
+    x: Mapped[float] = mapped_column(Float)
+    y: Mapped[float] = mapped_column(Float)
+    w: Mapped[float] = mapped_column(Float)
+    h: Mapped[float] = mapped_column(Float)
+    confidence: Mapped[float] = mapped_column(Float)
+    landmarks: Mapped[list] = mapped_column(JSON)  # [[x, y] * 5]: eyes, nose, mouth corners
+    crop: Mapped[bytes | None] = mapped_column(LargeBinary)  # aligned frame, JPEG at half size
+
+    photo: Mapped[Photo] = relationship(back_populates="faces")
+
+
+class ModelVersion(Base):
+    """An attribute model the library has predictions from; exactly one is active."""
+
+    __tablename__ = "models"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    path: Mapped[str] = mapped_column(Text)
+    attributes: Mapped[list] = mapped_column(JSON)
+    thresholds: Mapped[dict] = mapped_column(JSON)
+    card: Mapped[dict] = mapped_column(JSON)
+    active: Mapped[bool] = mapped_column(Boolean, default=False)
+    added_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.now())
+
+
+predictions_table = Table(
+    "predictions",
+    Base.metadata,
+    Column("id", Integer, primary_key=True),
+    Column("face_id", ForeignKey("faces.id", ondelete="CASCADE"), nullable=False),
+    Column("model_id", ForeignKey("models.id", ondelete="CASCADE"), nullable=False),
+    *[Column(name, Float) for name in CELEBA_ATTRIBUTES],
+    UniqueConstraint("face_id", "model_id"),
+    Index("ix_predictions_model_face", "model_id", "face_id"),
+)
+
+
+class Prediction(Base):
+    """Probabilities of one face under one model; columns are named by attribute."""
+
+    __table__ = predictions_table
+
+
+class ScanRun(Base):
+    __tablename__ = "scan_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.now())
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    roots: Mapped[list] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running|done|cancelled|failed
+    summary: Mapped[dict | None] = mapped_column(JSON)
+
+
+class ClusterRun(Base):
+    __tablename__ = "cluster_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.now())
+    model_id: Mapped[int | None] = mapped_column(ForeignKey("models.id", ondelete="SET NULL"))
+    attributes: Mapped[list] = mapped_column(JSON)
+    k: Mapped[int] = mapped_column(Integer)
+    seed: Mapped[int] = mapped_column(Integer)
+    silhouette: Mapped[float | None] = mapped_column(Float)
+    params: Mapped[dict] = mapped_column(JSON, default=dict)
+
+    clusters: Mapped[list[Cluster]] = relationship(
+        back_populates="run", cascade="all, delete-orphan", order_by="Cluster.index"
+    )
+
+
+class Cluster(Base):
+    __tablename__ = "clusters"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("cluster_runs.id", ondelete="CASCADE"), index=True)
+    index: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(Integer)
+    centroid: Mapped[list] = mapped_column(JSON)
+    mean_probabilities: Mapped[dict] = mapped_column(JSON)
+    sheet_path: Mapped[str | None] = mapped_column(Text)
+
+    run: Mapped[ClusterRun] = relationship(back_populates="clusters")
+    members: Mapped[list[ClusterMember]] = relationship(
+        back_populates="cluster", cascade="all, delete-orphan", order_by="ClusterMember.distance"
+    )
+
+
+class ClusterMember(Base):
+    __tablename__ = "cluster_members"
+
+    cluster_id: Mapped[int] = mapped_column(
+        ForeignKey("clusters.id", ondelete="CASCADE"), primary_key=True
+    )
+    face_id: Mapped[int] = mapped_column(ForeignKey("faces.id", ondelete="CASCADE"), primary_key=True)
+    distance: Mapped[float] = mapped_column(Float)
+
+    cluster: Mapped[Cluster] = relationship(back_populates="members")
+
+
+class BestChoice(Base):
+    """A user's manual pick of the best photo of a burst, keyed by a stable group key."""
+
+    __tablename__ = "best_choices"
+
+    group_key: Mapped[str] = mapped_column(Text, primary_key=True)
+    photo_id: Mapped[int] = mapped_column(ForeignKey("photos.id", ondelete="CASCADE"))
+    chosen_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.now())
