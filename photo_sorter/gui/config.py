@@ -1,0 +1,90 @@
+"""User settings persisted with QSettings: library folders, DB location, detection size,
+threshold overrides, saved filters and window layout.
+
+Lists and dicts are stored as JSON text so every QSettings backend (INI, registry, plist) round-
+trips them identically.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import platformdirs
+from PySide6.QtCore import QSettings
+
+from photo_sorter.store.db import APP_NAME, default_db_path
+
+DEFAULT_DETECTION_SIZE = 1024
+
+
+def default_cache_dir() -> Path:
+    return Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))
+
+
+class Settings:
+    """Typed accessors over one QSettings object (tests pass an INI file of their own)."""
+
+    def __init__(self, qsettings: QSettings | None = None):
+        self.q = qsettings if qsettings is not None else QSettings(APP_NAME, APP_NAME)
+
+    def _get_json(self, key: str, default):
+        raw = self.q.value(key)
+        if not raw:
+            return default
+        try:
+            value = json.loads(raw)
+        except (TypeError, ValueError):
+            return default
+        return value if isinstance(value, type(default)) else default
+
+    def _set_json(self, key: str, value) -> None:
+        self.q.setValue(key, json.dumps(value))
+
+    @property
+    def folders(self) -> list[str]:
+        return self._get_json("library/folders", [])
+
+    @folders.setter
+    def folders(self, value: list[str]) -> None:
+        self._set_json("library/folders", list(dict.fromkeys(value)))
+
+    @property
+    def db_path(self) -> str:
+        return str(self.q.value("library/db") or default_db_path())
+
+    @db_path.setter
+    def db_path(self, value: str) -> None:
+        self.q.setValue("library/db", value)
+
+    @property
+    def cache_dir(self) -> Path:
+        return Path(str(self.q.value("library/cache_dir") or default_cache_dir()))
+
+    @property
+    def detection_size(self) -> int:
+        try:
+            return int(self.q.value("scan/detection_size", DEFAULT_DETECTION_SIZE))
+        except (TypeError, ValueError):
+            return DEFAULT_DETECTION_SIZE
+
+    @detection_size.setter
+    def detection_size(self, value: int) -> None:
+        self.q.setValue("scan/detection_size", int(value))
+
+    @property
+    def threshold_overrides(self) -> dict[str, float]:
+        """Per-attribute thresholds the user set; the model card's calibrated values otherwise."""
+        return {k: float(v) for k, v in self._get_json("display/thresholds", {}).items()}
+
+    @threshold_overrides.setter
+    def threshold_overrides(self, value: dict[str, float]) -> None:
+        self._set_json("display/thresholds", value)
+
+    @property
+    def saved_filters(self) -> dict[str, str]:
+        return self._get_json("filters/saved", {})
+
+    @saved_filters.setter
+    def saved_filters(self, value: dict[str, str]) -> None:
+        self._set_json("filters/saved", value)

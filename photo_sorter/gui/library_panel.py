@@ -1,0 +1,98 @@
+"""The library side panel: "All photos" plus each library folder with its scan state."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QFileDialog, QHBoxLayout, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget,
+)
+
+FolderRole = Qt.ItemDataRole.UserRole + 1
+
+
+def _state_text(state: dict, scanning: bool) -> str:
+    if scanning:
+        return "scanning…"
+    if state["status"] is None:
+        return "not scanned yet"
+    n = state["photos"]
+    text = f"{n} photo{'s' if n != 1 else ''}"
+    if state["status"] != "done":
+        text += f" · last scan {state['status']}"
+    elif state["finished_at"]:
+        text += f" · scanned {state['finished_at']:%Y-%m-%d %H:%M}"
+    return text
+
+
+class LibraryPanel(QWidget):
+    """Folders list; emits the chosen folder (None = all photos) and add/remove/rescan requests."""
+
+    folderChosen = Signal(object)
+    addRequested = Signal(str)
+    removeRequested = Signal(str)
+    rescanRequested = Signal(list)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.list = QListWidget()
+        self.list.setWordWrap(True)
+        self.list.currentItemChanged.connect(
+            lambda item, _prev: self.folderChosen.emit(item.data(FolderRole) if item else None))
+        self.add_button = QPushButton("Add folder…")
+        self.remove_button = QPushButton("Remove")
+        self.remove_button.setToolTip("Remove the folder from the library (the files stay where they are)")
+        self.rescan_button = QPushButton("Rescan")
+        self.add_button.clicked.connect(self._ask_folder)
+        self.remove_button.clicked.connect(self._remove_current)
+        self.rescan_button.clicked.connect(self._rescan_current)
+        buttons = QHBoxLayout()
+        for b in (self.add_button, self.remove_button, self.rescan_button):
+            buttons.addWidget(b)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.list, 1)
+        layout.addLayout(buttons)
+
+    def current_folder(self) -> str | None:
+        item = self.list.currentItem()
+        return item.data(FolderRole) if item else None
+
+    def set_folders(self, total: int, folders: list[tuple[str, dict]], scanning: set[str]) -> None:
+        """Rebuild the rows, keeping the current choice."""
+        current = self.current_folder()
+        self.list.blockSignals(True)
+        self.list.clear()
+        all_item = QListWidgetItem(f"All photos\n{total} photo{'s' if total != 1 else ''}")
+        all_item.setData(FolderRole, None)
+        self.list.addItem(all_item)
+        chosen = all_item
+        for folder, state in folders:
+            missing = not Path(folder).is_dir()
+            text = "folder not found" if missing else _state_text(state, folder in scanning)
+            item = QListWidgetItem(f"{Path(folder).name or folder}\n{text}")
+            item.setToolTip(folder)
+            item.setData(FolderRole, folder)
+            self.list.addItem(item)
+            if folder == current:
+                chosen = item
+        self.list.setCurrentItem(chosen)
+        self.list.blockSignals(False)
+        has_folder = bool(folders)
+        self.remove_button.setEnabled(has_folder)
+        self.rescan_button.setEnabled(has_folder)
+
+    def _ask_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Add a folder to the library")
+        if folder:
+            self.addRequested.emit(folder)
+
+    def _remove_current(self) -> None:
+        folder = self.current_folder()
+        if folder:
+            self.removeRequested.emit(folder)
+
+    def _rescan_current(self) -> None:
+        folder = self.current_folder()
+        self.rescanRequested.emit([folder] if folder else [])

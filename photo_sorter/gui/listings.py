@@ -1,0 +1,88 @@
+"""The simple read-only listings the window shows (photo rows, faces, counts), straight from the
+store. Anything that decides *which* photos match lives in the core (query, clusters, selection).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from photo_sorter.store import Face, ModelVersion, Photo, ScanRun, predictions_table
+
+PHOTO_COLUMNS = (Photo.id, Photo.path, Photo.mtime_ns, Photo.size, Photo.n_faces, Photo.status,
+                 Photo.error)
+
+
+def _under(folder: str):
+    """Photos inside folder or any subfolder of it."""
+    folder = folder.rstrip("/\\")
+    return or_(Photo.folder == folder, Photo.path.like(folder.replace("%", r"\%") + "/%", escape="\\"))
+
+
+def photo_rows(engine: Engine, folder: str | None = None, ids: list[int] | None = None) -> list[dict]:
+    """Photos in scan order (new ones append at the end), optionally under one folder."""
+    stmt = select(*PHOTO_COLUMNS).where(Photo.status != "missing").order_by(Photo.id)
+    if folder:
+        stmt = stmt.where(_under(folder))
+    with Session(engine) as s:
+        rows = [dict(r._mapping) for r in s.execute(stmt)]
+    if ids is not None:
+        by_id = {r["id"]: r for r in rows}
+        rows = [by_id[i] for i in ids if i in by_id]
+    return rows
+
+
+def error_rows(engine: Engine) -> list[dict]:
+    stmt = select(Photo.path, Photo.error).where(Photo.status == "error").order_by(Photo.path)
+    with Session(engine) as s:
+        return [dict(r._mapping) for r in s.execute(stmt)]
+
+
+def counts(engine: Engine) -> dict:
+    with Session(engine) as s:
+        by_status = dict(s.execute(select(Photo.status, func.count()).group_by(Photo.status)).all())
+        faces = s.scalar(select(func.count()).select_from(Face)) or 0
+    return {"photos": by_status.get("ok", 0), "errors": by_status.get("error", 0), "faces": faces}
+
+
+def folder_state(engine: Engine, folder: str) -> dict:
+    """Photo count and the latest scan run that covered the folder."""
+    with Session(engine) as s:
+        n = s.scalar(select(func.count()).select_from(Photo).where(_under(folder),
+                                                                    Photo.status == "ok")) or 0
+        runs = s.scalars(select(ScanRun).order_by(ScanRun.id.desc()).limit(50)).all()
+    last = next((r for r in runs if folder in (r.roots or [])), None)
+    return {"photos": n, "status": last.status if last else None,
+            "finished_at": last.finished_at if last else None}
+
+
+def active_model(engine: Engine) -> dict | None:
+    with Session(engine) as s:
+        m = s.scalars(select(ModelVersion).where(ModelVersion.active)).first()
+        return None if m is None else {"id": m.id, "name": m.name, "attributes": list(m.attributes),
+                                       "thresholds": dict(m.thresholds)}
+
+
+def photo_detail(engine: Engine, photo_id: int) -> dict | None:
+    """A photo with its faces and, per face, the active model's probabilities."""
+    model = active_model(engine)
+    with Session(engine) as s:
+        photo = s.get(Photo, photo_id)
+        if photo is None:
+            return None
+        faces = [{"id": f.id, "index": f.index, "box": (f.x, f.y, f.w, f.h),
+                  "confidence": f.confidence, "crop": f.crop} for f in photo.faces]
+        probs = {}
+        if model and faces:
+            t = predictions_table
+            stmt = select(t).where(t.c.model_id == model["id"],
+                                   t.c.face_id.in_([f["id"] for f in faces]))
+            for row in s.execute(stmt):
+                m = row._mapping
+                probs[m["face_id"]] = {a: m[a] for a in model["attributes"] if m[a] is not None}
+        for f in faces:
+            f["probabilities"] = probs.get(f["id"], {})
+        return {"id": photo.id, "path": photo.path, "width": photo.width, "height": photo.height,
+                "status": photo.status, "error": photo.error, "faces": faces,
+                "thresholds": model["thresholds"] if model else {}}

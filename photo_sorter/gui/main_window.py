@@ -1,0 +1,382 @@
+"""The main window: library panel, thumbnail grid, photo view with faces, scan progress and status."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractItemView, QDockWidget, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QMainWindow,
+    QMessageBox, QProgressBar, QPushButton, QSplitter, QStackedWidget, QTableWidget,
+    QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget,
+)
+from sqlalchemy.engine import Engine
+
+from photo_sorter.gui import listings
+from photo_sorter.gui.config import Settings
+from photo_sorter.gui.library_panel import LibraryPanel
+from photo_sorter.gui.photo_grid import PhotoGrid, PhotoGridModel, PhotoIdRole
+from photo_sorter.gui.photo_view import FacePanel, PhotoView
+from photo_sorter.gui.tasks import ModelProvider, Task, eta_text
+from photo_sorter.gui.thumbnails import ThumbnailCache, ThumbnailLoader
+
+log = logging.getLogger(__name__)
+
+SAMPLE_LIBRARY = Path(__file__).resolve().parents[2] / "resources" / "sample_photos"
+LIVE_REFRESH_MS = 1000
+
+
+class EmptyLibrary(QWidget):
+    """Shown instead of the grid while the library has no folders: offers the sample library."""
+
+    def __init__(self, add_sample, add_folder, parent=None):
+        super().__init__(parent)
+        title = QLabel("<h2>Your library is empty</h2>")
+        text = QLabel("Add a folder of photos to find the faces in them, or start with the "
+                      "bundled sample library (11 public-domain photos). Your photos are only "
+                      "read, never changed or moved.")
+        text.setWordWrap(True)
+        self.sample_button = QPushButton("Add the sample library")
+        self.sample_button.setEnabled(SAMPLE_LIBRARY.is_dir())
+        self.sample_button.clicked.connect(add_sample)
+        self.folder_button = QPushButton("Add a folder…")
+        self.folder_button.clicked.connect(add_folder)
+        buttons = QHBoxLayout()
+        buttons.addStretch()
+        buttons.addWidget(self.sample_button)
+        buttons.addWidget(self.folder_button)
+        buttons.addStretch()
+        outer = QVBoxLayout(self)
+        outer.addStretch()
+        for w in (title, text):
+            w.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            w.setFixedWidth(520)
+            w.setMinimumHeight(w.heightForWidth(520))
+            outer.addWidget(w, 0, Qt.AlignmentFlag.AlignHCenter)
+        outer.addLayout(buttons)
+        outer.addStretch()
+
+
+class ScanProgress(QWidget):
+    """Status-bar progress: bar with counts, ETA text and a Cancel button."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.bar = QProgressBar()
+        self.bar.setMaximumWidth(220)
+        self.bar.setFormat("%v / %m")
+        self.text = QLabel()
+        self.cancel_button = QPushButton("Cancel")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.text)
+        layout.addWidget(self.bar)
+        layout.addWidget(self.cancel_button)
+
+    def update_progress(self, done: int, total: int, detail: str, eta: str) -> None:
+        self.bar.setMaximum(total)  # 0 = busy indicator while the total is unknown
+        self.bar.setValue(done)
+        self.text.setText(" · ".join(t for t in (detail, eta) if t))
+
+
+class MainWindow(QMainWindow):
+    """The library window. `engine` is the open library database; settings persist the rest."""
+
+    def __init__(self, settings: Settings, engine: Engine, model_path=None, parent=None):
+        super().__init__(parent)
+        self.settings = settings
+        self.engine = engine
+        self.setWindowTitle("photo_sorter")
+        self.resize(1280, 820)
+        self.scan_task: Task | None = None
+        self.scanning: set[str] = set()
+        self.source: tuple[str, object] = ("all", None)
+        self._tasks: set[Task] = set()
+
+        self.loader = ThumbnailLoader(ThumbnailCache(settings.cache_dir), parent=self)
+        self.grid_model = PhotoGridModel(self.loader, 160, self)
+        self.grid = PhotoGrid(self.grid_model, 160)
+        self.grid.selectionModel().currentChanged.connect(self._photo_chosen)
+        self.photo_view = PhotoView()
+        self.face_panel = FacePanel()
+        self.photo_view.faceSelected.connect(self._face_chosen)
+
+        self.empty = EmptyLibrary(self.add_sample_library, self.library_panel_add)
+        self.grid_stack = QStackedWidget()
+        self.grid_stack.addWidget(self.grid)
+        self.grid_stack.addWidget(self.empty)
+        right = QSplitter(Qt.Orientation.Vertical)
+        right.addWidget(self.photo_view)
+        right.addWidget(self.face_panel)
+        right.setSizes([420, 380])
+        self.photos_split = QSplitter()
+        self.photos_split.addWidget(self.grid_stack)
+        self.photos_split.addWidget(right)
+        self.photos_split.setSizes([760, 420])
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.photos_split, "Photos")
+        self.setCentralWidget(self.tabs)
+
+        self.library_panel = LibraryPanel()
+        self.library_panel.folderChosen.connect(lambda f: self.show_source(("folder", f) if f else ("all", None)))
+        self.library_panel.addRequested.connect(self.add_folder)
+        self.library_panel.removeRequested.connect(self.remove_folder)
+        self.library_panel.rescanRequested.connect(lambda fs: self.start_scan(fs or self.settings.folders))
+        self.library_dock = self._dock("Library", self.library_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
+
+        self.problems = QTableWidget(0, 2)
+        self.problems.setHorizontalHeaderLabels(["File", "Problem"])
+        self.problems.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        self.problems.horizontalHeader().setStretchLastSection(True)
+        self.problems.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.problems.verticalHeader().hide()
+        self.problems_dock = self._dock("Scan problems", self.problems, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.problems_dock.hide()
+
+        self.scan_progress = ScanProgress()
+        self.scan_progress.cancel_button.clicked.connect(self.cancel_scan)
+        self.scan_progress.hide()
+        self.model_label = QLabel("Model: loading…")
+        self.device_label = QLabel("Device: …")
+        self.counts_label = QLabel()
+        bar = self.statusBar()
+        bar.addWidget(self.scan_progress)
+        for w in (self.counts_label, self.model_label, self.device_label):
+            bar.addPermanentWidget(w)
+
+        self._build_menus()
+        self.live_timer = QTimer(self)
+        self.live_timer.setInterval(LIVE_REFRESH_MS)
+        self.live_timer.timeout.connect(self.refresh)
+
+        self.model_provider = ModelProvider(model_path, self)
+        self.model_provider.succeeded.connect(self._model_loaded)
+        self.model_provider.failed.connect(self._model_failed)
+        self._restore_layout()
+        self.refresh()
+
+    # --- construction helpers -------------------------------------------------------------
+    def _dock(self, title: str, widget: QWidget, area) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(title.replace(" ", "_"))
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _action(self, menu, text, slot, shortcut=None) -> QAction:
+        action = QAction(text, self)
+        if shortcut:
+            action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        return action
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self._action(file_menu, "&Add folder…", self.library_panel_add, QKeySequence.StandardKey.Open)
+        self._action(file_menu, "Add the &sample library", self.add_sample_library)
+        self._action(file_menu, "&Rescan library", lambda: self.start_scan(self.settings.folders), "F5")
+        file_menu.addSeparator()
+        self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        view_menu = self.menuBar().addMenu("&View")
+        for dock in (self.library_dock, self.problems_dock):
+            view_menu.addAction(dock.toggleViewAction())
+        self.tools_menu = self.menuBar().addMenu("&Tools")
+
+    def _restore_layout(self) -> None:
+        geometry = self.settings.q.value("window/geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        state = self.settings.q.value("window/state")
+        if state is not None:
+            self.restoreState(state)
+
+    def start_background(self) -> None:
+        """Start loading TensorFlow and the model (after the window is shown)."""
+        if not self.model_provider.isRunning() and not self.model_provider.future.done():
+            self.model_provider.start()
+
+    # --- model ------------------------------------------------------------------------------
+    def _model_loaded(self, info: dict) -> None:
+        self.model_label.setText(f"Model: {info['name']}")
+        self.device_label.setText(f"Device: {info['device']}")
+
+    def _model_failed(self, message: str) -> None:
+        self.model_label.setText("Model: none")
+        self.model_label.setToolTip(message)
+        self.device_label.setText("Device: —")
+        self.statusBar().showMessage(f"No attribute model: {message}", 15000)
+
+    # --- library folders ------------------------------------------------------------------------
+    def library_panel_add(self) -> None:
+        self.library_panel._ask_folder()
+
+    def add_sample_library(self) -> None:
+        self.add_folder(str(SAMPLE_LIBRARY))
+
+    def add_folder(self, folder: str) -> None:
+        self.add_folders([folder])
+
+    def add_folders(self, folders: list[str], scan: bool = True) -> None:
+        """Add folders to the library (bad ones are reported in the status bar) and scan them."""
+        good = []
+        for folder in folders:
+            path = Path(folder).expanduser().resolve()
+            if path.is_dir():
+                good.append(str(path))
+            else:
+                self.statusBar().showMessage(f"Not a folder: {folder}", 10000)
+        if not good:
+            return
+        self.settings.folders = [*self.settings.folders, *good]
+        self.refresh()
+        if scan:
+            self.start_scan(good)
+
+    def remove_folder(self, folder: str) -> None:
+        self.settings.folders = [f for f in self.settings.folders if f != folder]
+        self.refresh()
+
+    # --- scanning ----------------------------------------------------------------------------------
+    def start_scan(self, folders: list[str]) -> bool:
+        """Scan folders in the background; returns False when a scan is already running."""
+        if self.scan_task is not None:
+            self.statusBar().showMessage("A scan is already running.", 5000)
+            return False
+        if not folders:
+            return False
+        self.start_background()
+        roots = list(folders)
+        engine, provider = self.engine, self.model_provider
+        options = {"detection_size": self.settings.detection_size}
+
+        def work(progress, cancel):
+            from photo_sorter import scan
+
+            try:
+                model = provider.future.result()
+            except Exception:  # noqa: BLE001 - no model: faces are still found and stored
+                model = None
+            return scan.scan(engine, roots, model=model, options=options, progress=progress,
+                             cancel=cancel)
+
+        task = Task(work, self)
+        task.progressed.connect(self._scan_progressed)
+        task.succeeded.connect(self._scan_finished)
+        task.failed.connect(self._scan_failed)
+        task.finished.connect(self._scan_ended)
+        self.scan_task = task
+        self.scanning = set(roots)
+        self.scan_progress.update_progress(0, 0, "starting", "")
+        self.scan_progress.cancel_button.setEnabled(True)
+        self.scan_progress.show()
+        self.live_timer.start()
+        task.start()
+        self.refresh()
+        return True
+
+    def cancel_scan(self) -> None:
+        if self.scan_task is not None:
+            self.scan_task.cancel()
+            self.scan_progress.cancel_button.setEnabled(False)
+            self.scan_progress.text.setText("cancelling…")
+
+    def _scan_progressed(self, done: int, total: int, detail: str) -> None:
+        task = self.scan_task
+        if task is not None and not task.cancelled:
+            self.scan_progress.update_progress(done, total, detail, eta_text(task.started_at, done, total))
+
+    def _scan_finished(self, summary: dict) -> None:
+        self.last_scan_summary = summary
+        self.statusBar().showMessage(f"Scan {summary.get('status', 'done')}: " + ", ".join(
+            f"{v} {k}" for k, v in summary.items() if isinstance(v, int)), 15000)
+
+    def _scan_failed(self, message: str) -> None:
+        self.last_scan_summary = {"status": "failed", "error": message}
+        self.statusBar().showMessage(f"Scan failed: {message}", 15000)
+
+    def _scan_ended(self) -> None:
+        self.scan_task = None
+        self.scanning = set()
+        self.live_timer.stop()
+        self.scan_progress.hide()
+        self.refresh()
+
+    # --- showing photos ------------------------------------------------------------------------------
+    def show_source(self, source: tuple[str, object]) -> None:
+        """What the grid shows: ("all", None), ("folder", path) or ("photos", [rows with score])."""
+        self.source = source
+        self.tabs.setCurrentWidget(self.photos_split)
+        self._refresh_grid()
+
+    def _refresh_grid(self) -> None:
+        kind, value = self.source
+        if kind == "photos":
+            scores = {r["id"]: r.get("score") for r in value}
+            rows = listings.photo_rows(self.engine, ids=list(scores))
+            for r in rows:
+                r["score"] = scores[r["id"]]
+            self.grid.empty_text = "No photo matches."
+        else:
+            rows = listings.photo_rows(self.engine, folder=value if kind == "folder" else None)
+            self.grid.empty_text = ("Scanning… photos appear here as they are read." if self.scanning
+                                    else "No photos here yet.")
+        self.grid_model.set_rows(rows)
+        self.grid.viewport().update()
+        no_library = not self.settings.folders and not rows and kind != "photos"
+        self.grid_stack.setCurrentWidget(self.empty if no_library else self.grid)
+
+    def refresh(self) -> None:
+        """Re-read what the window shows from the database (cheap; called live during a scan)."""
+        counts = listings.counts(self.engine)
+        self.counts_label.setText(f"{counts['photos']} photos · {counts['faces']} faces"
+                                  + (f" · {counts['errors']} unreadable" if counts["errors"] else ""))
+        self.library_panel.set_folders(
+            counts["photos"], [(f, listings.folder_state(self.engine, f)) for f in self.settings.folders],
+            self.scanning)
+        self._refresh_grid()
+        self._refresh_problems()
+
+    def _refresh_problems(self) -> None:
+        rows = listings.error_rows(self.engine)
+        if len(rows) == self.problems.rowCount():
+            return
+        self.problems.setRowCount(len(rows))
+        for i, r in enumerate(rows):
+            item = QTableWidgetItem(Path(r["path"]).name)
+            item.setToolTip(r["path"])
+            self.problems.setItem(i, 0, item)
+            self.problems.setItem(i, 1, QTableWidgetItem(r["error"] or ""))
+        if rows and not self.problems_dock.isVisible():
+            self.problems_dock.show()
+
+    def _photo_chosen(self, current, _previous) -> None:
+        photo_id = current.data(PhotoIdRole) if current.isValid() else None
+        self.show_photo(photo_id)
+
+    def show_photo(self, photo_id: int | None) -> None:
+        self.current_detail = listings.photo_detail(self.engine, photo_id) if photo_id else None
+        self.photo_view.set_photo(self.current_detail)
+
+    def _face_chosen(self, face: dict | None) -> None:
+        thresholds = dict(self.current_detail["thresholds"]) if face else {}
+        thresholds.update(self.settings.threshold_overrides)
+        self.face_panel.show_face(face, thresholds)
+
+    # --- closing ---------------------------------------------------------------------------------
+    def closeEvent(self, event) -> None:
+        """Cancel running work, wait for the worker threads, then save the layout."""
+        if self.scan_task is not None:
+            self.scan_task.cancel()
+            self.scan_task.wait()
+        for task in list(self._tasks):
+            task.cancel()
+            task.wait()
+        self.model_provider.wait()
+        self.loader.pool.clear()
+        self.loader.wait()
+        self.settings.q.setValue("window/geometry", self.saveGeometry())
+        self.settings.q.setValue("window/state", self.saveState())
+        super().closeEvent(event)

@@ -1,0 +1,125 @@
+"""The thumbnail grid: a QListView in icon mode over a flat list model of photo rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QPainter, QPixmap
+from PySide6.QtWidgets import QAbstractItemView, QApplication, QListView, QStyle
+
+from photo_sorter.gui.thumbnails import ThumbnailLoader
+
+PhotoIdRole = Qt.ItemDataRole.UserRole + 1
+PathRole = Qt.ItemDataRole.UserRole + 2
+
+
+def _placeholder(size: int, colour: str) -> QPixmap:
+    pixmap = QPixmap(size, size)
+    pixmap.fill(QColor(colour))
+    return pixmap
+
+
+class PhotoGridModel(QAbstractListModel):
+    """Photo rows (dicts with id, path, mtime_ns, size, n_faces, optional score) as grid items.
+
+    Thumbnails are asked for only when a row is painted (DecorationRole), so the model is cheap
+    for any number of rows.
+    """
+
+    def __init__(self, loader: ThumbnailLoader, icon_size: int, parent=None):
+        super().__init__(parent)
+        self.loader = loader
+        self.rows: list[dict] = []
+        self._row_of: dict[str, int] = {}
+        self._loading = _placeholder(icon_size, "#d8d8d8")
+        self._broken = QApplication.style().standardPixmap(QStyle.StandardPixmap.SP_MessageBoxWarning)
+        loader.ready.connect(self._thumbnail_ready)
+
+    def rowCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.rows)
+
+    def data(self, index: QModelIndex, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        row = self.rows[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            name = Path(row["path"]).name
+            return f"{name}\n{row['score']:.0%}" if row.get("score") is not None else name
+        if role == Qt.ItemDataRole.DecorationRole:
+            pixmap = self.loader.get(row["path"], row.get("mtime_ns"), row.get("size"))
+            if pixmap is not None:
+                return pixmap
+            return self._broken if self.loader.failed(row["path"]) else self._loading
+        if role == Qt.ItemDataRole.ToolTipRole:
+            faces = row.get("n_faces") or 0
+            tip = f"{row['path']}\n{faces} face{'s' if faces != 1 else ''}"
+            if row.get("score") is not None:
+                tip += f"\nmatch confidence {row['score']:.1%}"
+            return tip
+        if role == PhotoIdRole:
+            return row["id"]
+        if role == PathRole:
+            return row["path"]
+        return None
+
+    def set_rows(self, rows: list[dict]) -> None:
+        """Replace the rows; when the new list only extends the old one (a running scan), append
+        so the view keeps its scroll position and selection."""
+        old_ids = [r["id"] for r in self.rows]
+        new_ids = [r["id"] for r in rows]
+        if len(new_ids) >= len(old_ids) and new_ids[: len(old_ids)] == old_ids and old_ids:
+            if len(new_ids) > len(old_ids):
+                self.beginInsertRows(QModelIndex(), len(old_ids), len(new_ids) - 1)
+                self.rows = rows
+                self._index_paths()
+                self.endInsertRows()
+            else:
+                self.rows = rows
+                self._index_paths()
+            return
+        self.beginResetModel()
+        self.rows = rows
+        self._index_paths()
+        self.endResetModel()
+
+    def _index_paths(self) -> None:
+        self._row_of = {r["path"]: i for i, r in enumerate(self.rows)}
+
+    def _thumbnail_ready(self, path: str) -> None:
+        row = self._row_of.get(path)
+        if row is not None:
+            index = self.index(row)
+            self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
+
+
+class PhotoGrid(QListView):
+    """Icon-mode list tuned for large libraries (uniform sizes, batched layout)."""
+
+    photoActivated = Signal(int)
+
+    def __init__(self, model: PhotoGridModel, icon_size: int = 160, parent=None):
+        super().__init__(parent)
+        self.setViewMode(QListView.ViewMode.IconMode)
+        self.setResizeMode(QListView.ResizeMode.Adjust)
+        self.setMovement(QListView.Movement.Static)
+        self.setUniformItemSizes(True)
+        self.setLayoutMode(QListView.LayoutMode.Batched)
+        self.setBatchSize(500)
+        self.setIconSize(QSize(icon_size, icon_size))
+        self.setGridSize(QSize(icon_size + 24, icon_size + 44))
+        self.setWordWrap(True)
+        self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.setModel(model)
+        self.activated.connect(lambda index: self.photoActivated.emit(index.data(PhotoIdRole)))
+        self.empty_text = ""
+
+    def paintEvent(self, event) -> None:
+        super().paintEvent(event)
+        if self.model().rowCount() == 0 and self.empty_text:
+            painter = QPainter(self.viewport())
+            painter.setPen(self.palette().placeholderText().color())
+            painter.drawText(self.viewport().rect().adjusted(20, 20, -20, -20),
+                             Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.empty_text)

@@ -1,0 +1,200 @@
+"""One photo with its face boxes, and the attribute bars of the selected face."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QImage, QImageReader, QPainter, QPen, QPixmap
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QScrollArea, QSizePolicy, QVBoxLayout, QWidget
+
+from photo_sorter.attributes import label
+
+MAX_DISPLAY = 2048
+ACCENT = QColor("#2e86de")
+POSITIVE = QColor("#27ae60")
+
+
+def read_display_image(path: str, max_side: int = MAX_DISPLAY) -> QImage:
+    """The photo, EXIF-oriented (as the face coordinates are), decoded at display size."""
+    reader = QImageReader(path)
+    reader.setAutoTransform(True)
+    size = reader.size()
+    if size.isValid() and max(size.width(), size.height()) > max_side:
+        reader.setScaledSize(size.scaled(max_side, max_side, Qt.AspectRatioMode.KeepAspectRatio))
+    return reader.read()
+
+
+class PhotoView(QWidget):
+    """Draws the photo scaled to fit and its faces as numbered boxes; a click selects a face."""
+
+    faceSelected = Signal(object)  # the face dict, or None
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setMinimumSize(240, 180)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.detail: dict | None = None
+        self.image = QImage()
+        self.selected: int | None = None
+        self.message = "Select a photo to see its faces."
+
+    def set_photo(self, detail: dict | None) -> None:
+        self.detail, self.selected = detail, None
+        self.image = QImage()
+        if detail is None:
+            self.message = "Select a photo to see its faces."
+        elif detail["status"] == "error":
+            self.message = f"This photo could not be read: {detail['error']}"
+        else:
+            self.image = read_display_image(detail["path"])
+            self.message = "" if not self.image.isNull() else f"Cannot display {detail['path']}"
+        faces = detail["faces"] if detail else []
+        self.update()
+        self.select_face(0 if faces else None)
+
+    def select_face(self, index: int | None) -> None:
+        self.selected = index
+        self.update()
+        faces = self.detail["faces"] if self.detail else []
+        self.faceSelected.emit(faces[index] if index is not None and index < len(faces) else None)
+
+    def _geometry(self) -> tuple[QRectF, float]:
+        """Target rect of the image and the scale from photo pixels to widget pixels."""
+        w = self.detail.get("width") or self.image.width()
+        h = self.detail.get("height") or self.image.height()
+        scale = min(self.width() / w, self.height() / h)
+        rect = QRectF((self.width() - w * scale) / 2, (self.height() - h * scale) / 2,
+                      w * scale, h * scale)
+        return rect, scale
+
+    def _face_rects(self) -> list[QRectF]:
+        rect, scale = self._geometry()
+        return [QRectF(rect.x() + x * scale, rect.y() + y * scale, w * scale, h * scale)
+                for x, y, w, h in (f["box"] for f in self.detail["faces"])]
+
+    def paintEvent(self, _event) -> None:
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        if self.image.isNull():
+            painter.setPen(self.palette().placeholderText().color())
+            painter.drawText(self.rect().adjusted(12, 12, -12, -12),
+                             Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.message)
+            return
+        rect, _ = self._geometry()
+        painter.drawImage(rect, self.image)
+        font = QFont(self.font())
+        font.setBold(True)
+        painter.setFont(font)
+        for i, box in enumerate(self._face_rects()):
+            chosen = i == self.selected
+            painter.setPen(QPen(ACCENT if chosen else QColor("#f1c40f"), 3 if chosen else 2))
+            painter.drawRect(box)
+            tag = QRectF(box.x(), box.y() - 18, 22, 18)
+            painter.fillRect(tag, ACCENT if chosen else QColor("#f1c40f"))
+            painter.setPen(QColor("white") if chosen else QColor("black"))
+            painter.drawText(tag, Qt.AlignmentFlag.AlignCenter, str(i + 1))
+
+    def mousePressEvent(self, event) -> None:
+        if self.detail and not self.image.isNull():
+            for i, box in enumerate(self._face_rects()):
+                if box.contains(event.position()):
+                    self.select_face(i)
+                    return
+        super().mousePressEvent(event)
+
+
+class AttributeBars(QWidget):
+    """Per-attribute probability bars, highest first, with the decision threshold marked."""
+
+    ROW = 20
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.rows: list[tuple[str, float, float]] = []
+        self.message = "Click a face to see its attributes."
+
+    def set_values(self, probabilities: dict[str, float], thresholds: dict[str, float],
+                   message: str = "") -> None:
+        self.rows = sorted(((a, p, thresholds.get(a, 0.5)) for a, p in probabilities.items()),
+                           key=lambda r: -r[1])
+        self.message = message
+        self.setMinimumHeight(max(40, len(self.rows) * self.ROW + 8))
+        self.updateGeometry()
+        self.update()
+
+    def sizeHint(self) -> QSize:
+        return QSize(300, max(40, len(self.rows) * self.ROW + 8))
+
+    def paintEvent(self, _event) -> None:
+        painter = QPainter(self)
+        if not self.rows:
+            painter.setPen(self.palette().placeholderText().color())
+            painter.drawText(self.rect().adjusted(8, 8, -8, -8),
+                             Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop
+                             | Qt.TextFlag.TextWordWrap, self.message)
+            return
+        text_w = 130
+        value_w = 44
+        bar_w = max(40, self.width() - text_w - value_w - 16)
+        for i, (name, p, t) in enumerate(self.rows):
+            y = 4 + i * self.ROW
+            positive = p >= t
+            painter.setPen(self.palette().text().color())
+            font = QFont(self.font())
+            font.setBold(positive)
+            painter.setFont(font)
+            painter.drawText(QRectF(4, y, text_w - 8, self.ROW), Qt.AlignmentFlag.AlignVCenter
+                             | Qt.AlignmentFlag.AlignLeft, label(name))
+            track = QRectF(text_w, y + 4, bar_w, self.ROW - 8)
+            painter.fillRect(track, QColor("#e3e3e3"))
+            painter.fillRect(QRectF(track.x(), track.y(), bar_w * p, track.height()),
+                             POSITIVE if positive else QColor("#95a5a6"))
+            tx = track.x() + bar_w * t
+            painter.setPen(QPen(QColor("#c0392b"), 2))
+            painter.drawLine(int(tx), int(y + 1), int(tx), int(y + self.ROW - 1))
+            painter.setPen(self.palette().text().color())
+            painter.drawText(QRectF(text_w + bar_w + 6, y, value_w, self.ROW),
+                             Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, f"{p:.0%}")
+
+
+class FacePanel(QWidget):
+    """The selected face: its aligned crop, detection confidence and attribute bars."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.crop = QLabel()
+        self.crop.setFixedSize(89, 109)
+        self.crop.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.caption = QLabel()
+        self.caption.setWordWrap(True)
+        head = QHBoxLayout()
+        head.addWidget(self.crop)
+        head.addWidget(self.caption, 1)
+        self.bars = AttributeBars()
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self.bars)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(head)
+        layout.addWidget(scroll, 1)
+        self.show_face(None, {})
+
+    def show_face(self, face: dict | None, thresholds: dict[str, float]) -> None:
+        if face is None:
+            self.crop.clear()
+            self.caption.setText("No face selected.")
+            self.bars.set_values({}, {}, "Click a face box in the photo to see its attributes.")
+            return
+        pixmap = QPixmap()
+        if face.get("crop"):
+            pixmap.loadFromData(face["crop"])
+        self.crop.setPixmap(pixmap.scaled(self.crop.size(), Qt.AspectRatioMode.KeepAspectRatio,
+                                          Qt.TransformationMode.SmoothTransformation))
+        self.caption.setText(
+            f"<b>Face {face['index'] + 1}</b><br>detection confidence {face['confidence']:.1%}"
+            "<br><span style='color:#c0392b'>|</span> = calibrated threshold"
+        )
+        self.bars.set_values(face["probabilities"], thresholds,
+                             "" if face["probabilities"] else
+                             "No attribute predictions for this face yet (no model was active "
+                             "when it was scanned).")

@@ -1,0 +1,93 @@
+"""Run core calls in a QThread and report through signals, so the window stays responsive.
+
+A core long call has the shape fn(..., progress=callable(done, total, detail), cancel=Event);
+Task runs it off the GUI thread and turns its progress into a Qt signal (queued to the GUI thread).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import Future
+
+from PySide6.QtCore import QThread, Signal
+
+log = logging.getLogger(__name__)
+
+
+def one_line(exc: BaseException) -> str:
+    """A user-facing one-line message for an exception (the traceback goes to the log)."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text
+
+
+class Task(QThread):
+    """fn(progress=..., cancel=...) in a worker thread; `succeeded`/`failed` end every run."""
+
+    progressed = Signal(int, int, str)   # done, total (0 = unknown), detail
+    succeeded = Signal(object)
+    failed = Signal(str)
+
+    def __init__(self, fn, parent=None):
+        super().__init__(parent)
+        self.fn = fn
+        self.cancel_event = threading.Event()
+        self.started_at = 0.0
+
+    def cancel(self) -> None:
+        self.cancel_event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel_event.is_set()
+
+    def _progress(self, done, total=None, detail="", *_rest) -> None:
+        self.progressed.emit(int(done), int(total or 0), str(detail or ""))
+
+    def run(self) -> None:
+        self.started_at = time.monotonic()
+        try:
+            result = self.fn(progress=self._progress, cancel=self.cancel_event)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes one readable line
+            log.exception("background task failed")
+            self.failed.emit(one_line(exc))
+        else:
+            self.succeeded.emit(result)
+
+
+def eta_text(started_at: float, done: int, total: int) -> str:
+    """'about 2 min left' from the pace so far; empty until there is a pace to go on."""
+    if done <= 0 or total <= done:
+        return ""
+    left = (time.monotonic() - started_at) / done * (total - done)
+    if left < 60:
+        return f"about {max(1, round(left))} s left"
+    if left < 3600:
+        return f"about {round(left / 60)} min left"
+    return f"about {left / 3600:.1f} h left"
+
+
+class ModelProvider(Task):
+    """Imports TensorFlow and loads the active attribute model once, in the background.
+
+    `future` lets worker threads (a scan) wait for the model without touching the GUI thread.
+    """
+
+    def __init__(self, model_path=None, parent=None):
+        self.future: Future = Future()
+        self.model_path = model_path
+        super().__init__(self._load, parent)
+
+    def _load(self, progress, cancel):
+        from photo_sorter.model import AttributeModel, device_name
+
+        progress(0, 0, "loading TensorFlow")
+        try:
+            model = AttributeModel.load(self.model_path)
+            info = {"name": model.name, "device": device_name(), "model": model}
+        except Exception as exc:
+            self.future.set_exception(exc)
+            raise
+        self.future.set_result(model)
+        return info
