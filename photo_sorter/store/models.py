@@ -169,3 +169,15 @@ class BestChoice(Base):
     group_key: Mapped[str] = mapped_column(Text, primary_key=True)
     photo_id: Mapped[int] = mapped_column(ForeignKey("photos.id", ondelete="CASCADE"))
     chosen_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.now())
+
+
+class PhotoHash(Base):
+    """Perceptual hash (64-bit dHash, hex) of a whole photo, for splitting bursts by look; valid
+    while the file's size and mtime are unchanged. Filled lazily by selection.py."""
+
+    __tablename__ = "photo_hashes"
+
+    photo_id: Mapped[int] = mapped_column(ForeignKey("photos.id", ondelete="CASCADE"), primary_key=True)
+    size: Mapped[int | None] = mapped_column(Integer)
+    mtime_ns: Mapped[int | None] = mapped_column(Integer)
+    dhash: Mapped[str | None] = mapped_column(String(16))  # None: the file could not be read
