@@ -1,0 +1,94 @@
+"""Align a face onto the CelebA frame (178x218) with a 5-point similarity transform.
+
+The template (resources/celeba_template.json) holds where MTCNN puts the 5 landmarks on aligned
+CelebA images (scripts/make_template.py), so a photo's face aligned to it looks to the model like
+its training frames. Large faces are first reduced with an antialiasing resize, because Pillow's
+affine transform samples without a low-pass filter.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from photo_sorter import faces
+from photo_sorter.model import FRAME_HEIGHT, FRAME_WIDTH
+
+TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "resources" / "celeba_template.json"
+CROP_SIZE = (FRAME_WIDTH // 2, FRAME_HEIGHT // 2)  # the stored crop: 89x109
+
+
+@cache
+def template() -> np.ndarray:
+    """The 5 template landmarks [5, 2] in frame pixels (LANDMARK_NAMES order)."""
+    return np.asarray(json.loads(TEMPLATE_PATH.read_text())["landmarks"], dtype=np.float64)
+
+
+def similarity(src, dst) -> np.ndarray:
+    """Least-squares similarity (rotation, uniform scale, translation) mapping src points onto
+    dst points, as a 3x3 matrix."""
+    src, dst = np.asarray(src, np.float64), np.asarray(dst, np.float64)
+    rows = np.zeros((2 * len(src), 4))
+    rows[0::2] = np.column_stack([src[:, 0], -src[:, 1], np.ones(len(src)), np.zeros(len(src))])
+    rows[1::2] = np.column_stack([src[:, 1], src[:, 0], np.zeros(len(src)), np.ones(len(src))])
+    (a, b, tx, ty), *_ = np.linalg.lstsq(rows, dst.reshape(-1), rcond=None)
+    return np.array([[a, -b, tx], [b, a, ty], [0.0, 0.0, 1.0]])
+
+
+def frame_scale(landmarks) -> float:
+    """Frame pixels per image pixel for this face: above 1 means the face is upsampled."""
+    m = similarity(landmarks, template())
+    return float(np.hypot(m[0, 0], m[1, 0]))
+
+
+def to_celeba(image: Image.Image | np.ndarray, landmarks) -> np.ndarray:
+    """The aligned CelebA frame, uint8 [218, 178, 3], of the face whose 5 landmarks (in `image`
+    pixel coordinates) are given. Parts of the frame outside the image are black."""
+    if isinstance(image, np.ndarray):
+        image = Image.fromarray(np.asarray(image, np.uint8))
+    image = image.convert("RGB")
+    to_frame = similarity(landmarks, template())
+    scale = np.hypot(to_frame[0, 0], to_frame[1, 0])
+    if scale < 1.0:  # reduce just the face's region first, with antialiasing
+        corners = np.array([[0, 0, 1], [FRAME_WIDTH, 0, 1], [0, FRAME_HEIGHT, 1],
+                            [FRAME_WIDTH, FRAME_HEIGHT, 1]], np.float64)
+        src = (np.linalg.inv(to_frame) @ corners.T)[:2]
+        x0, y0 = np.floor(src.min(axis=1)) - 2
+        x1, y1 = np.ceil(src.max(axis=1)) + 2
+        size = (max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale)))
+        image = image.crop((int(x0), int(y0), int(x1), int(y1))).resize(
+            size, Image.Resampling.LANCZOS
+        )
+        region_to_src = np.array([[(x1 - x0) / size[0], 0, x0], [0, (y1 - y0) / size[1], y0],
+                                  [0, 0, 1]])
+        to_frame = to_frame @ region_to_src
+    inverse = np.linalg.inv(to_frame)[:2].reshape(-1)
+    frame = image.transform(
+        (FRAME_WIDTH, FRAME_HEIGHT), Image.Transform.AFFINE, tuple(inverse),
+        resample=Image.Resampling.BICUBIC,
+    )
+    return np.asarray(frame, dtype=np.uint8)
+
+
+def pipeline_frame(rgb_image: np.ndarray, detector=None) -> np.ndarray | None:
+    """The photo pipeline on one image: detect (scan defaults), take the largest face and
+    return its aligned frame, or None when no face is found."""
+    found = faces.detect(rgb_image, detector=detector, min_face=faces.MTCNN_MIN_FACE)
+    return to_celeba(rgb_image, found[0].landmarks) if found else None
+
+
+def encode_crop(frame: np.ndarray) -> bytes:
+    """The stored per-face crop: the aligned frame at half size (89x109), JPEG."""
+    out = io.BytesIO()
+    Image.fromarray(frame).resize(CROP_SIZE, Image.Resampling.LANCZOS).save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+def decode_crop(data: bytes) -> np.ndarray:
+    """A stored crop back to uint8 [109, 89, 3]."""
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
