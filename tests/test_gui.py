@@ -62,3 +62,110 @@ def test_settings_round_trip(tmp_path):
     assert again.saved_filters == {"smiles": "Smiling and not Wearing_Hat"}
     assert again.detection_size == 800
     assert again.db_path == str(tmp_path / "library.db")
+
+
+def crafted_library(tmp_path: Path):
+    """12 photos in two bursts, one face each: six smiling men, six with eyeglasses; the
+    'smiling' burst's best smile is photo s3."""
+    from datetime import datetime
+
+    import numpy as np
+    from library_factory import make_library, scene
+
+    rng = np.random.default_rng(0)
+    party, office = scene(1), scene(2)  # one look per burst, so no visual split
+    photos = []
+    for i in range(6):
+        crop = rng.integers(0, 255, (109, 89, 3))
+        photos.append({"name": f"s{i}.jpg", "folder": "party", "pixels": party, "captured_at": datetime(2024, 5, 1, 10, 0, i),
+                       "faces": [{"probs": {"Smiling": 0.6 + 0.05 * i if i != 3 else 0.99, "Male": 0.9},
+                                  "crop": crop}]})
+    for i in range(6):
+        crop = rng.integers(0, 255, (109, 89, 3))
+        photos.append({"name": f"g{i}.jpg", "folder": "office", "pixels": office,
+                       "captured_at": datetime(2024, 6, 1, 9, 0, i),
+                       "faces": [{"probs": {"Eyeglasses": 0.95, "Smiling": 0.05}, "crop": crop}]})
+    return make_library(tmp_path / "library.db", photos, photo_dir=tmp_path / "photos")
+
+
+@pytest.fixture
+def crafted_window(qtbot, tmp_path):
+    from photo_sorter.gui.main_window import MainWindow
+
+    engine, ids, _faces = crafted_library(tmp_path)
+    settings = make_settings(tmp_path)
+    settings.folders = [str(tmp_path / "photos")]
+    win = MainWindow(settings, engine, model_path=tmp_path / "none.keras")
+    qtbot.addWidget(win)
+    win.show()
+    win.ids = ids
+    return win
+
+
+def test_grid_lists_photos_and_loads_thumbnails(crafted_window, qtbot):
+    win = crafted_window
+    assert win.grid_model.rowCount() == 12
+    win.grid.setCurrentIndex(win.grid_model.index(3))
+    assert len(win.photo_view.detail["faces"]) == 1
+    bars = win.face_panel.bars.rows
+    assert bars[0][0] == "Smiling" and bars[0][1] == pytest.approx(0.99)
+    qtbot.waitUntil(lambda: all(win.loader.get(r["path"]) is not None for r in win.grid_model.rows),
+                    timeout=20000)
+    cached = list((Path(win.settings.cache_dir)).rglob("*.jpg"))
+    assert len(cached) == 12
+    shot(win, "main_grid_crafted")
+
+
+def test_clusters_run_and_open(crafted_window, qtbot):
+    win = crafted_window
+    view = win.clusters_view
+    win.tabs.setCurrentWidget(view)
+    assert view.cluster_list.count() == 0
+    shot(win, "clusters_empty")
+    view.k_spin.setValue(2)
+    view.run_button.click()
+    qtbot.waitUntil(lambda: view.task is None, timeout=60000)
+    assert view.cluster_list.count() == 2, view.summary.text()
+    clusters = view.run_data["clusters"]
+    assert sorted(c["size"] for c in clusters) == [6, 6]
+    assert any(c["name"].startswith("Eyeglasses") for c in clusters), [c["name"] for c in clusters]
+    assert not view.sheet.pixmap().isNull()
+    shot(win, "clusters")
+    smiling = next(i for i, c in enumerate(clusters) if c["mean_probabilities"]["Smiling"] > 0.5)
+    view.cluster_list.setCurrentRow(smiling)
+    view.open_button.click()
+    assert win.tabs.currentWidget() is win.photos_split
+    shown = sorted(Path(r["path"]).name for r in win.grid_model.rows)
+    assert shown == [f"s{i}.jpg" for i in range(6)]
+
+
+def test_best_smiling_pick_and_export(crafted_window, qtbot, tmp_path):
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from photo_sorter.store import BestChoice
+
+    win = crafted_window
+    view = win.best_view
+    win.tabs.setCurrentWidget(view)
+    view.refresh_button.click()
+    qtbot.waitUntil(lambda: view.task is None, timeout=30000)
+    assert len(view.groups) == 2, view.status.text()
+    party = next(g for g in view.groups if g["folder"].endswith("party"))
+    assert Path(party["best"]["path"]).name == "s3.jpg" and not party["manual"]
+    qtbot.waitUntil(lambda: all(not it.icon().isNull() for row in view.rows for it in row.items.values()),
+                    timeout=20000)
+    shot(win, "best_smiling")
+    other = next(r["photo_id"] for r in party["ranking"] if Path(r["path"]).name == "s1.jpg")
+    view.choose(party["key"], other)
+    qtbot.waitUntil(lambda: view.task is None, timeout=30000)
+    party = next(g for g in view.groups if g["folder"].endswith("party"))
+    assert party["manual"] and Path(party["best"]["path"]).name == "s1.jpg"
+    with Session(win.engine) as s:
+        assert s.scalars(select(BestChoice.photo_id)).all() == [other]
+    originals = {p: p.stat().st_mtime_ns for p in (tmp_path / "photos").rglob("*.jpg")}
+    copied = view.copy_to(str(tmp_path / "picks"))
+    assert sorted(Path(c).name for c in copied) == ["g0.jpg", "s1.jpg"]
+    view.save_list(str(tmp_path / "picks.txt"))
+    assert (tmp_path / "picks.txt").read_text().count("\n") == 2
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "photos").rglob("*.jpg")} == originals

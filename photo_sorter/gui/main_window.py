@@ -15,6 +15,8 @@ from PySide6.QtWidgets import (
 from sqlalchemy.engine import Engine
 
 from photo_sorter.gui import listings
+from photo_sorter.gui.best_view import BestView
+from photo_sorter.gui.clusters_view import ClustersView
 from photo_sorter.gui.config import Settings
 from photo_sorter.gui.library_panel import LibraryPanel
 from photo_sorter.gui.photo_grid import PhotoGrid, PhotoGridModel, PhotoIdRole
@@ -93,7 +95,6 @@ class MainWindow(QMainWindow):
         self.scan_task: Task | None = None
         self.scanning: set[str] = set()
         self.source: tuple[str, object] = ("all", None)
-        self._tasks: set[Task] = set()
 
         self.loader = ThumbnailLoader(ThumbnailCache(settings.cache_dir), parent=self)
         self.grid_model = PhotoGridModel(self.loader, 160, self)
@@ -117,6 +118,11 @@ class MainWindow(QMainWindow):
         self.photos_split.setSizes([760, 420])
         self.tabs = QTabWidget()
         self.tabs.addTab(self.photos_split, "Photos")
+        self.clusters_view = ClustersView(engine, settings.cache_dir / "cluster_sheets")
+        self.clusters_view.photosRequested.connect(lambda rows: self.show_source(("photos", rows)))
+        self.tabs.addTab(self.clusters_view, "Clusters")
+        self.best_view = BestView(engine, self.loader)
+        self.tabs.addTab(self.best_view, "Best smiling")
         self.setCentralWidget(self.tabs)
 
         self.library_panel = LibraryPanel()
@@ -368,12 +374,10 @@ class MainWindow(QMainWindow):
     # --- closing ---------------------------------------------------------------------------------
     def closeEvent(self, event) -> None:
         """Cancel running work, wait for the worker threads, then save the layout."""
-        if self.scan_task is not None:
-            self.scan_task.cancel()
-            self.scan_task.wait()
-        for task in list(self._tasks):
-            task.cancel()
-            task.wait()
+        for task in (self.scan_task, self.clusters_view.task, self.best_view.task):
+            if task is not None:
+                task.cancel()
+                task.wait()
         self.model_provider.wait()
         self.loader.pool.clear()
         self.loader.wait()
