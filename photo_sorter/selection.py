@@ -43,7 +43,8 @@ def group_bursts(photos: list[dict], gap_seconds: float = DEFAULT_GAP_SECONDS,
 
     hashes (photo_id -> 64-bit perceptual hash) turns on the visual split. Photos without a
     capture time stand alone. Returns groups in folder/time order: {key, folder, event,
-    photo_ids, start, end}; `key` (folder + first capture time) identifies a burst across runs.
+    photo_ids, start, end}; `key` (folder, first capture time and file name) identifies a burst
+    across runs.
     """
     if gap_seconds < 0 or event_gap_seconds < gap_seconds:
         raise LibraryError("gaps must be >= 0 s, and the event gap at least the burst gap")
@@ -76,7 +77,7 @@ def group_bursts(photos: list[dict], gap_seconds: float = DEFAULT_GAP_SECONDS,
 
 def _new_group(folder: str, event: int, ph: dict) -> dict:
     start = ph["captured_at"]
-    key = f"{folder}|{start.isoformat() if start else Path(ph['path']).name}"
+    key = f"{folder}|{start.isoformat() if start else '-'}|{Path(ph['path']).name}"
     return {"key": key, "folder": folder, "event": event, "photo_ids": [ph["photo_id"]],
             "start": start, "end": start}
 
