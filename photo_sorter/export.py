@@ -17,6 +17,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import defusedxml.ElementTree as SafeET
+from defusedxml import DefusedXmlException
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -269,8 +270,8 @@ def merge_sidecar(path: Path, faces: list[dict], size: tuple) -> None:
     path = Path(path)
     if path.exists():
         try:
-            root = SafeET.parse(path).getroot()
-        except (ET.ParseError, SafeET.DefusedXmlException) as exc:
+            root = _parse_keeping_prefixes(path)
+        except (ET.ParseError, DefusedXmlException) as exc:
             raise LibraryError(f"existing sidecar {path} is not valid XML ({exc}); left untouched") from None
         if root.tag != _q("x:xmpmeta"):
             raise LibraryError(f"existing sidecar {path} is not an XMP packet; left untouched")
@@ -285,16 +286,27 @@ def merge_sidecar(path: Path, faces: list[dict], size: tuple) -> None:
 
     names = sorted({label(a) for f in faces for a in f["attributes"]})
     _add_to_list(rdf, desc, "dc:subject", "rdf:Bag", names)
-    _add_to_list(rdf, desc, "lr:hierarchicalSubject", "rdf:Bag",
-                 [KEYWORD_ROOT, *(f"{KEYWORD_ROOT}|{n}" for n in names)])
-    _add_to_list(rdf, desc, "digiKam:TagsList", "rdf:Seq",
-                 [KEYWORD_ROOT, *(f"{KEYWORD_ROOT}/{n}" for n in names)])
+    _add_to_list(rdf, desc, "lr:hierarchicalSubject", "rdf:Bag", [f"{KEYWORD_ROOT}|{n}" for n in names])
+    _add_to_list(rdf, desc, "digiKam:TagsList", "rdf:Seq", [f"{KEYWORD_ROOT}/{n}" for n in names])
     if size[0] and size[1]:
         _add_regions(rdf, desc, faces, size)
     ET.indent(root, space=" ")
     body = ET.tostring(root, encoding="unicode")
     packet = f'<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n{body}\n<?xpacket end="w"?>\n'
     _atomic_write(path, packet.encode("utf-8"))
+
+
+def _parse_keeping_prefixes(path: Path) -> ET.Element:
+    """Parse safely (no entity expansion) and register the file's own namespace prefixes, so
+    properties of other tools (xmp:Rating, ...) are written back under their usual names."""
+    events = SafeET.iterparse(path, events=("start-ns",))
+    for _event, (prefix, uri) in events:
+        if prefix and uri not in NS.values():
+            try:
+                ET.register_namespace(prefix, uri)
+            except ValueError:  # a reserved prefix like ns0: ElementTree picks its own
+                pass
+    return events.root
 
 
 def _find_anywhere(rdf: ET.Element, name: str) -> ET.Element | None:

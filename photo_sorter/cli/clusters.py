@@ -1,0 +1,129 @@
+"""Headless commands over the stored faces: cluster, best-smiling, choose-best, export."""
+
+from __future__ import annotations
+
+import sys
+
+from photo_sorter.cli import UserError, add_db_options, emit
+
+
+def register(subparsers) -> None:
+    from photo_sorter import selection
+
+    p = subparsers.add_parser("cluster", help="group faces by attributes (K-Means) with eigenface sheets")
+    p.add_argument("--attributes", help="comma-separated attributes (default: the article's ten)")
+    p.add_argument("--k", default="auto", help="number of clusters or 'auto' (silhouette over 2..10)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="folder for the PNG sheets (default: cluster_sheets in the user data dir)")
+    add_db_options(p)
+    p.set_defaults(func=_cluster)
+
+    p = subparsers.add_parser("best-smiling", help="the best smiling photo of every burst")
+    p.add_argument("--gap-seconds", type=float, default=selection.DEFAULT_GAP_SECONDS,
+                   help=f"largest gap inside a burst (default {selection.DEFAULT_GAP_SECONDS:g} s)")
+    p.add_argument("--event-gap-seconds", type=float, default=selection.DEFAULT_EVENT_GAP_SECONDS,
+                   help=f"largest gap inside an event (default {selection.DEFAULT_EVENT_GAP_SECONDS:g} s)")
+    p.add_argument("--no-visual-split", action="store_true",
+                   help="do not split bursts where consecutive photos look clearly different")
+    p.add_argument("--min-photos", type=int, default=2, help="smallest burst to report (default 2)")
+    p.add_argument("--out", help="copy each burst's best photo into this folder (originals stay)")
+    add_db_options(p)
+    p.set_defaults(func=_best_smiling)
+
+    p = subparsers.add_parser("choose-best", help="store your own pick for a burst (respected on rescans)")
+    p.add_argument("group_key", help="the burst's key, as printed by best-smiling")
+    p.add_argument("photo_id", nargs="?", type=int, help="the photo to keep as best")
+    p.add_argument("--clear", action="store_true", help="forget the pick; the automatic one applies")
+    add_db_options(p)
+    p.set_defaults(func=_choose_best)
+
+    p = subparsers.add_parser("export", help="export photos/faces with attributes: CSV, JSON or XMP sidecars")
+    p.add_argument("--format", required=True, choices=["csv", "json", "xmp"])
+    p.add_argument("--out", help="csv/json: output file (default: stdout); xmp: a folder "
+                                 "(default: each sidecar beside its photo)")
+    p.add_argument("--where", help="only photos matching this attribute expression")
+    p.add_argument("--sidecar-name", choices=["ext", "stem"], default="ext",
+                   help="sidecar beside the photo as photo.jpg.xmp (ext, default) or photo.xmp (stem)")
+    add_db_options(p)
+    p.set_defaults(func=_export)
+
+
+def _engine(args):
+    from photo_sorter.store import DatabaseError, open_engine
+
+    try:
+        return open_engine(args.db)
+    except DatabaseError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _call(fn, *args, **kwargs):
+    """Run a core function, turning its input errors into one-line user errors."""
+    try:
+        return fn(*args, **kwargs)
+    except ValueError as exc:  # LibraryError and attribute validation
+        raise UserError(str(exc)) from None
+
+
+def _cluster(args) -> int:
+    from photo_sorter import clusters
+    from photo_sorter.store.db import user_data_dir
+
+    attributes = [a.strip() for a in args.attributes.split(",") if a.strip()] if args.attributes else None
+    k = _call(clusters.parse_k, args.k)
+    out = args.out or user_data_dir() / "cluster_sheets"
+    result = _call(clusters.run_clustering, _engine(args), attributes=attributes, k=k,
+                   seed=args.seed, out_dir=out)
+    shown = {key: result[key] for key in ("run_id", "k", "silhouette")}
+    shown["clusters"] = [{key: c[key] for key in ("id", "name", "size", "sheet")} for c in result["clusters"]]
+    sil = f"{result['silhouette']:.3f}" if result["silhouette"] is not None else "n/a"
+    lines = [f"run {result['run_id']}: k={result['k']}, silhouette {sil}, {result['n_faces']} faces"]
+    lines += [f"  {c['size']:>6}  {c['name']}  {c['sheet'] or ''}" for c in result["clusters"]]
+    emit(shown, args.json, "\n".join(lines))
+    return 0
+
+
+def _best_smiling(args) -> int:
+    from photo_sorter import selection
+
+    groups = _call(selection.best_smiling, _engine(args), gap_seconds=args.gap_seconds,
+                   event_gap_seconds=args.event_gap_seconds, visual_split=not args.no_visual_split,
+                   min_photos=args.min_photos)
+    copies = _call(selection.copy_best, groups, args.out) if args.out else None
+    lines = []
+    for g in groups:
+        lines.append(f"{g['key']}  ({len(g['photo_ids'])} photos, event {g['event']})")
+        lines.append(f"  best: {g['best']['path']}")
+        lines += [f"    - {r}" for r in g["reasons"]]
+    lines.append(f"{len(groups)} bursts" + (f"; best photos copied to {args.out}" if copies else ""))
+    result = {"groups": groups, "copied": copies} if copies is not None else groups
+    emit(result, args.json, "\n".join(lines))
+    return 0
+
+
+def _choose_best(args) -> int:
+    from photo_sorter import selection
+
+    if (args.photo_id is None) == (not args.clear):
+        raise UserError("give either a PHOTO_ID or --clear")
+    result = _call(selection.choose_best, _engine(args), args.group_key, args.photo_id)
+    text = (f"{args.group_key}: best is now photo {args.photo_id}" if args.photo_id is not None
+            else f"{args.group_key}: pick cleared")
+    emit(result, args.json, text)
+    return 0
+
+
+def _export(args) -> int:
+    from photo_sorter import export
+
+    result = _call(export.export, _engine(args), args.format, out=args.out, where=args.where,
+                   sidecar_name=args.sidecar_name)
+    if "text" in result and not args.json:
+        sys.stdout.write(result["text"])
+        return 0
+    if args.format == "xmp":
+        text = f"{result['sidecars']} sidecars written for {result['photos']} photos"
+    else:
+        text = f"{result['photos']} photos, {result['faces']} faces written to {result.get('out')}"
+    emit(result, args.json, text)
+    return 0
