@@ -88,7 +88,3 @@ def encode_crop(frame: np.ndarray) -> bytes:
     Image.fromarray(frame).resize(CROP_SIZE, Image.Resampling.LANCZOS).save(out, "JPEG", quality=90)
     return out.getvalue()
 
-
-def decode_crop(data: bytes) -> np.ndarray:
-    """A stored crop back to uint8 [109, 89, 3]."""
-    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))

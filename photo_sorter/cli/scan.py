@@ -1,0 +1,151 @@
+"""Headless commands of the library: scan, photos, faces, errors, purge-missing, repredict."""
+
+from __future__ import annotations
+
+import threading
+
+from photo_sorter.cli import ProgressBar, UserError, add_db_options, emit
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("scan", help="scan folders into the library (incremental)")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="folders or files to scan")
+    add_db_options(p)
+    p.add_argument("--min-face", type=int, default=40, help="smallest face in pixels (default 40)")
+    p.add_argument("--detect-size", type=int, default=1024,
+                   help="long side of the copy MTCNN searches (default 1024)")
+    p.add_argument("--confidence", type=float, default=0.9, help="MTCNN threshold (default 0.9)")
+    p.add_argument("--model", help="MODEL.keras (default: the library's active or the bundled model)")
+    p.set_defaults(func=_scan)
+
+    for name, help_text in (("photos", "photos matching an attribute expression"),
+                            ("faces", "faces matching an attribute expression")):
+        p = subparsers.add_parser(name, help=help_text)
+        p.add_argument("--where", required=True, metavar="EXPR",
+                       help="e.g. 'Smiling and Eyeglasses and not Wearing_Hat', 'Smiling > 0.9'"
+                       + (", 'all:Smiling'" if name == "photos" else ""))
+        p.add_argument("--limit", type=int, default=50)
+        p.add_argument("--offset", type=int, default=0)
+        add_db_options(p)
+        p.set_defaults(func=_query, kind=name)
+
+    p = subparsers.add_parser("errors", help="files that failed to scan, and why")
+    add_db_options(p)
+    p.set_defaults(func=_errors)
+
+    p = subparsers.add_parser("purge-missing", help="forget photos whose files are gone")
+    add_db_options(p)
+    p.set_defaults(func=_purge)
+
+    p = subparsers.add_parser("repredict",
+                              help="predict every face with a model (kept beside older predictions)")
+    p.add_argument("--model", help="MODEL.keras (default: the library's active or the bundled model)")
+    add_db_options(p)
+    p.set_defaults(func=_repredict)
+
+
+def _engine(args):
+    from photo_sorter.store import DatabaseError, open_engine
+
+    try:
+        return open_engine(args.db)
+    except DatabaseError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _load_model(path):
+    from photo_sorter.model import AttributeModel, ModelError
+
+    try:
+        return AttributeModel.load(path) if path else None
+    except ModelError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _progress(label: str):
+    bar = ProgressBar(label)
+
+    def update(p) -> None:
+        if p.phase == "done":
+            return
+        detail = f"{p.faces} faces, {p.errors} errors"
+        if p.eta_seconds is not None:
+            detail += f", ETA {p.eta_seconds:.0f}s"
+        bar(p.files_done, p.files_found or None, detail)
+
+    return bar, update
+
+
+def _run(label: str, job) -> dict:
+    """Run a scan-like job with a progress bar on stderr; its input errors become UserErrors."""
+    from photo_sorter.model import ModelError
+    from photo_sorter.scan import ScanError
+
+    bar, update = _progress(label)
+    cancel = threading.Event()
+    try:
+        return job(update, cancel)
+    except (ScanError, ModelError) as exc:
+        raise UserError(str(exc)) from None
+    finally:
+        bar.close()
+
+
+def _scan(args) -> int:
+    from photo_sorter import scan
+
+    if args.min_face < 1 or args.detect_size < 64 or not 0 < args.confidence <= 1:
+        raise UserError("--min-face must be >= 1, --detect-size >= 64, --confidence in (0, 1]")
+    options = scan.ScanOptions(min_face=args.min_face, detect_size=args.detect_size,
+                               confidence=args.confidence)
+    engine, model = _engine(args), _load_model(args.model)
+    summary = _run("scan", lambda update, cancel: scan.scan(
+        engine, args.paths, model=model, options=options, progress=update, cancel=cancel))
+    text = "\n".join(f"{k}: {v}" for k, v in summary.items())
+    emit(summary, args.json, text)
+    return 0
+
+
+def _repredict(args) -> int:
+    from photo_sorter import scan
+
+    engine, model = _engine(args), _load_model(args.model)
+    result = _run("repredict", lambda update, cancel: scan.repredict(
+        engine, model, progress=update, cancel=cancel))
+    emit(result, args.json, "\n".join(f"{k}: {v}" for k, v in result.items()))
+    return 0
+
+
+def _query(args) -> int:
+    from photo_sorter import query
+
+    engine = _engine(args)
+    try:
+        rows = getattr(query, args.kind)(engine, args.where, limit=args.limit, offset=args.offset)
+    except query.QueryError as exc:
+        raise UserError(str(exc)) from None
+    lines = []
+    for row in rows:
+        if args.kind == "photos":
+            lines.append(f"{row['score']:.3f}  {row['path']}  ({row['n_faces']} faces)")
+        else:
+            box = ",".join(f"{v:.0f}" for v in row["box"])
+            lines.append(f"{row['score']:.3f}  {row['path']}  face {row['index']} at {box}")
+    emit(rows, args.json, "\n".join(lines) or "no matches")
+    return 0
+
+
+def _errors(args) -> int:
+    from photo_sorter import scan
+
+    rows = scan.list_errors(_engine(args))
+    emit(rows, args.json, "\n".join(f"{r['path']}: {r['error']}" for r in rows) or "no errors")
+    return 0
+
+
+def _purge(args) -> int:
+    from photo_sorter import scan
+
+    removed = scan.purge_missing(_engine(args))
+    emit({"purged": removed}, args.json, f"purged {removed} missing photo(s)")
+    return 0

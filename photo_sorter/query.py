@@ -1,0 +1,319 @@
+"""The attribute expression language, compiled to SQL over the predictions table.
+
+    Smiling and Eyeglasses and not Wearing_Hat     (names use the active model's thresholds)
+    Smiling > 0.9 or (Male and Young)              (comparisons: < <= > >= on probabilities)
+    all:Smiling     all:(Smiling or Eyeglasses)    (photos only: every face of the photo)
+
+Parsed by a small recursive-descent parser (no eval). Without a quantifier a photo matches when
+one of its faces matches the whole expression; `all:X` needs every face to match X and `any:X`
+some face, so quantified parts combine per photo (`any:Male and all:Smiling`).
+Every query also ranks: a fuzzy match score (a name scores its probability, `not` one minus it,
+`and` the minimum, `or` the maximum) computed in SQL.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import and_, case, exists, func, not_, or_, select
+from sqlalchemy.orm import aliased
+
+from photo_sorter.attributes import CELEBA_ATTRIBUTES
+from photo_sorter.store import Face, ModelVersion, Photo, predictions_table
+from photo_sorter.store.db import session_factory
+
+
+class QueryError(ValueError):
+    """An expression that cannot be parsed or names unknown attributes; one readable line."""
+
+
+# --- syntax tree -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Attr:
+    name: str
+    op: str | None = None     # None: probability >= the model's calibrated threshold
+    value: float | None = None
+
+
+@dataclass(frozen=True)
+class Not:
+    child: object
+
+
+@dataclass(frozen=True)
+class BoolOp:
+    op: str                   # "and" | "or"
+    children: tuple
+
+
+@dataclass(frozen=True)
+class Quantified:
+    kind: str                 # "all" | "any": over the faces of a photo
+    child: object
+
+
+_TOKEN = re.compile(
+    r"\s*(?:(?P<quant>(?:all|any):)|(?P<op><=|>=|<|>)|(?P<paren>[()])"
+    r"|(?P<name>[A-Za-z0-9_]*[A-Za-z_][A-Za-z0-9_]*)|(?P<number>\d*\.\d+|\d+\.?))",
+    re.IGNORECASE,
+)
+_KEYWORDS = ("and", "or", "not")
+
+
+def _tokenize(text: str) -> list[tuple[str, str]]:
+    tokens, pos, text = [], 0, text.rstrip()
+    while pos < len(text):
+        match = _TOKEN.match(text, pos)
+        if not match or match.end() == pos:
+            raise QueryError(f"unexpected {text[pos:].strip()[:20]!r} at position {pos + 1}")
+        kind = match.lastgroup
+        value = match.group(kind)
+        if kind == "name" and value.lower() in _KEYWORDS:
+            kind, value = value.lower(), value.lower()
+        elif kind == "quant":
+            value = value[:-1].lower()
+        tokens.append((kind, value))
+        pos = match.end()
+    return tokens
+
+
+class _Parser:
+    """or_expr := and_expr ('or' and_expr)*; and_expr := unary ('and' unary)*;
+    unary := 'not' unary | QUANT unary | '(' or_expr ')' | NAME (OP NUMBER)?"""
+
+    def __init__(self, text: str):
+        self.tokens = _tokenize(text)
+        self.pos = 0
+
+    def peek(self) -> str | None:
+        return self.tokens[self.pos][0] if self.pos < len(self.tokens) else None
+
+    def take(self, kind: str) -> str:
+        if self.peek() != kind:
+            found = self.tokens[self.pos][1] if self.pos < len(self.tokens) else "end of expression"
+            wanted = {"name": "an attribute name", "number": "a number"}.get(kind, kind)
+            raise QueryError(f"expected {wanted} but found {found!r}")
+        self.pos += 1
+        return self.tokens[self.pos - 1][1]
+
+    def parse(self):
+        if not self.tokens:
+            raise QueryError("empty expression")
+        node = self.or_expr()
+        if self.pos != len(self.tokens):
+            raise QueryError(f"unexpected {self.tokens[self.pos][1]!r} after a complete expression")
+        return node
+
+    def _chain(self, op: str, sub):
+        children = [sub()]
+        while self.peek() == op:
+            self.pos += 1
+            children.append(sub())
+        return children[0] if len(children) == 1 else BoolOp(op, tuple(children))
+
+    def or_expr(self):
+        return self._chain("or", self.and_expr)
+
+    def and_expr(self):
+        return self._chain("and", self.unary)
+
+    def unary(self):
+        kind = self.peek()
+        if kind == "not":
+            self.pos += 1
+            return Not(self.unary())
+        if kind == "quant":
+            return Quantified(self.take("quant"), self.unary())
+        if kind == "paren" and self.tokens[self.pos][1] == "(":
+            self.pos += 1
+            node = self.or_expr()
+            if self.peek() != "paren" or self.tokens[self.pos][1] != ")":
+                raise QueryError("missing closing parenthesis")
+            self.pos += 1
+            return node
+        name = self.take("name")
+        if self.peek() == "op":
+            op = self.take("op")
+            return Attr(name, op, float(self.take("number")))
+        return Attr(name)
+
+
+def parse(text: str):
+    """The syntax tree of an expression (QueryError when malformed)."""
+    return _Parser(text).parse()
+
+
+def _walk(node):
+    yield node
+    for child in (getattr(node, "children", ()) or ([node.child] if hasattr(node, "child") else [])):
+        yield from _walk(child)
+
+
+def resolve_names(node, known: list[str]):
+    """The tree with names matched (case-insensitively) to `known`; unknown names raise a
+    QueryError that suggests close matches."""
+    by_lower = {k.lower(): k for k in known}
+    if isinstance(node, Attr):
+        if node.name.lower() in by_lower:
+            return Attr(by_lower[node.name.lower()], node.op, node.value)
+        close = difflib.get_close_matches(node.name.lower(), list(by_lower), n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(by_lower[c] for c in close)}?" if close else ""
+        if node.name in CELEBA_ATTRIBUTES:
+            hint = " (a CelebA attribute the active model does not predict)"
+        raise QueryError(f"unknown attribute {node.name!r}{hint}")
+    if isinstance(node, Not):
+        return Not(resolve_names(node.child, known))
+    if isinstance(node, Quantified):
+        return Quantified(node.kind, resolve_names(node.child, known))
+    return BoolOp(node.op, tuple(resolve_names(c, known) for c in node.children))
+
+
+# --- compilation -----------------------------------------------------------------------------
+
+def _least(a, b):
+    return case((a < b, a), else_=b)
+
+
+def _greatest(a, b):
+    return case((a > b, a), else_=b)
+
+
+def face_condition(node, columns, thresholds: dict):
+    """(condition, score) SQL expressions of a quantifier-free tree over prediction columns."""
+    if isinstance(node, Attr):
+        col = columns[node.name]
+        if node.op is None:
+            return col >= thresholds[node.name], col
+        cond = {"<": col < node.value, "<=": col <= node.value,
+                ">": col > node.value, ">=": col >= node.value}[node.op]
+        return cond, (1 - col if node.op.startswith("<") else col)
+    if isinstance(node, Not):
+        cond, score = face_condition(node.child, columns, thresholds)
+        return not_(cond), 1 - score
+    if isinstance(node, Quantified):
+        raise QueryError(f"'{node.kind}:' quantifies over the faces of a photo: use it in photo "
+                         "queries, and not inside another quantifier")
+    parts = [face_condition(c, columns, thresholds) for c in node.children]
+    combine, pick = (and_, _least) if node.op == "and" else (or_, _greatest)
+    score = parts[0][1]
+    for _, s in parts[1:]:
+        score = pick(score, s)
+    return combine(*(c for c, _ in parts)), score
+
+
+def _strip_quantifiers(node):
+    if isinstance(node, Quantified):
+        return _strip_quantifiers(node.child)
+    if isinstance(node, Not):
+        return Not(_strip_quantifiers(node.child))
+    if isinstance(node, BoolOp):
+        return BoolOp(node.op, tuple(_strip_quantifiers(c) for c in node.children))
+    return node
+
+
+def photo_condition(node, model_id: int, thresholds: dict):
+    """SQL condition on Photo.id: quantifier-free subtrees need one face matching them whole."""
+    if not any(isinstance(n, Quantified) for n in _walk(node)):
+        node = Quantified("any", node)
+    if isinstance(node, Quantified):
+        pred = predictions_table.alias()
+        face = aliased(Face)
+        cond, _ = face_condition(node.child, pred.c, thresholds)
+        base = exists().where(face.photo_id == Photo.id, pred.c.face_id == face.id,
+                              pred.c.model_id == model_id)
+        if node.kind == "any":
+            return base.where(cond)
+        return and_(base, ~base.where(not_(cond)))
+    if isinstance(node, Not):
+        return not_(photo_condition(node.child, model_id, thresholds))
+    parts = [photo_condition(c, model_id, thresholds) for c in node.children]
+    return (and_ if node.op == "and" else or_)(*parts)
+
+
+# --- queries ---------------------------------------------------------------------------------
+
+def _model(session, model_id: int | None) -> ModelVersion:
+    stmt = select(ModelVersion)
+    stmt = stmt.where(ModelVersion.id == model_id) if model_id else stmt.where(ModelVersion.active.is_(True))
+    row = session.scalar(stmt)
+    if row is None:
+        raise QueryError("the library has no predictions yet: scan some photos first"
+                         if model_id is None else f"no model with id {model_id}")
+    return row
+
+
+def _compile(expr: str, model: ModelVersion):
+    return resolve_names(parse(expr), list(model.attributes))
+
+
+def _face_dict(row, attributes: list[str]) -> dict:
+    return {
+        "face_id": row.face_id, "photo_id": row.photo_id, "path": row.path, "index": row.index,
+        "box": [row.x, row.y, row.w, row.h], "detection_confidence": row.confidence,
+        "score": float(row.score),
+        "probabilities": {a: row._mapping[a] for a in attributes},
+    }
+
+
+def _face_select(model: ModelVersion, node):
+    cond, score = face_condition(node, predictions_table.c, model.thresholds)
+    pred_cols = [predictions_table.c[a] for a in model.attributes]
+    stmt = (
+        select(Face.id.label("face_id"), Face.photo_id, Face.index, Face.x, Face.y, Face.w,
+               Face.h, Face.confidence, Photo.path, score.label("score"), *pred_cols)
+        .join(Photo, Photo.id == Face.photo_id)
+        .join(predictions_table, and_(predictions_table.c.face_id == Face.id,
+                                      predictions_table.c.model_id == model.id))
+    )
+    return stmt, cond, score
+
+
+def faces(engine, expr: str, limit: int = 100, offset: int = 0, order: str = "score",
+          model_id: int | None = None) -> list[dict]:
+    """Faces matching expr under the active model (or model_id), best match first
+    (order="score") or most confident detection first (order="detection")."""
+    if order not in ("score", "detection"):
+        raise QueryError(f"unknown order {order!r}; use score or detection")
+    with session_factory(engine)() as session:
+        model = _model(session, model_id)
+        stmt, cond, score = _face_select(model, _compile(expr, model))
+        key = score.desc() if order == "score" else Face.confidence.desc()
+        stmt = stmt.where(cond, Photo.status != "missing").order_by(key, Face.id)
+        rows = session.execute(stmt.limit(limit).offset(offset)).all()
+        return [_face_dict(r, model.attributes) for r in rows]
+
+
+def photos(engine, expr: str, limit: int = 100, offset: int = 0,
+           model_id: int | None = None) -> list[dict]:
+    """Photos matching expr (any face by default; `all:`/`any:` quantify over a photo's faces),
+    best match first, each with all its faces and their probabilities and match scores."""
+    with session_factory(engine)() as session:
+        model = _model(session, model_id)
+        node = _compile(expr, model)
+        stmt, _, score = _face_select(model, _strip_quantifiers(node))
+        best = (select(func.max(score))
+                .select_from(Face)
+                .join(predictions_table, and_(predictions_table.c.face_id == Face.id,
+                                              predictions_table.c.model_id == model.id))
+                .where(Face.photo_id == Photo.id).scalar_subquery().label("best"))
+        matched = session.execute(
+            select(Photo.id, Photo.path, Photo.width, Photo.height, Photo.captured_at,
+                   Photo.n_faces, best)
+            .where(Photo.status != "missing", photo_condition(node, model.id, model.thresholds))
+            .order_by(best.desc(), Photo.id).limit(limit).offset(offset)
+        ).all()
+        face_rows = session.execute(
+            stmt.where(Face.photo_id.in_([p.id for p in matched])).order_by(Face.index)
+        ).all() if matched else []
+    by_photo: dict[int, list] = {}
+    for row in face_rows:
+        by_photo.setdefault(row.photo_id, []).append(_face_dict(row, model.attributes))
+    return [
+        {"photo_id": p.id, "path": p.path, "width": p.width, "height": p.height,
+         "captured_at": p.captured_at, "n_faces": p.n_faces, "score": float(p.best),
+         "faces": by_photo.get(p.id, [])}
+        for p in matched
+    ]

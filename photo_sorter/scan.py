@@ -1,0 +1,397 @@
+"""The scan: discover -> change check -> decode -> detect -> align -> predict -> store. No Qt.
+
+Change detection: a known file whose size and mtime are unchanged is not read at all; otherwise
+its content hash decides between unchanged (only the stat is refreshed), changed (re-processed)
+and, for a new path whose content belongs to a vanished file, moved (the row, faces and
+predictions follow the file). Photos are written in batches, each photo with all its faces and
+predictions in one transaction, so an interrupted scan resumes at the first uncommitted photo.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import delete, exists, insert, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from photo_sorter import align, faces, imaging
+from photo_sorter.model import AttributeModel, device_name
+from photo_sorter.store import (
+    Face, ModelVersion, Photo, ScanRun, open_engine, predictions_table, session_factory,
+)
+
+
+class ScanError(ValueError):
+    """Bad scan input (a root that does not exist); one readable line."""
+
+
+@dataclass
+class ScanOptions:
+    min_face: int = 40         # smallest face kept, in full-resolution pixels
+    detect_size: int = 1024    # long side of the copy MTCNN sees (see faces.detection_side)
+    confidence: float = 0.9    # MTCNN final-stage threshold
+    commit_every: int = 16     # photos per transaction
+    predict_batch: int = 32    # aligned faces per model call
+
+
+@dataclass
+class ScanProgress:
+    phase: str                 # discovering | scanning | predicting | done
+    files_found: int
+    files_done: int
+    faces: int
+    errors: int
+    current: str | None = None
+    eta_seconds: float | None = None
+
+
+@dataclass
+class _Pending:
+    """One photo's row update waiting for the next batch: `faces` None keeps the stored faces."""
+
+    row_id: int | None
+    values: dict
+    faces: list[faces.DetectedFace] | None = None
+    frames: list[np.ndarray] = field(default_factory=list)
+
+
+def _sessions(db) -> sessionmaker[Session]:
+    if isinstance(db, sessionmaker):
+        return db
+    return session_factory(db if isinstance(db, Engine) else open_engine(db))
+
+
+def file_hash(path: Path) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def discover(roots: Iterable[Path]) -> Iterator[Path]:
+    """Supported image files under roots (a root may be a file), sorted per folder; hidden files
+    and folders are skipped and symlinked folders are followed once (loops are safe)."""
+    visited: set[tuple[int, int]] = set()
+    for root in roots:
+        if root.is_file():
+            yield root
+            continue
+        for folder, dirs, files in os.walk(root, followlinks=True):
+            st = os.stat(folder)
+            if (st.st_dev, st.st_ino) in visited:
+                dirs[:] = []
+                continue
+            visited.add((st.st_dev, st.st_ino))
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for name in sorted(files):
+                if not name.startswith(".") and Path(name).suffix.lower() in imaging.SUPPORTED_EXTENSIONS:
+                    yield Path(folder) / name
+
+
+def register_model(session: Session, model: AttributeModel) -> int:
+    """The model's row (by sha256, added if new), made the one active model."""
+    row = session.scalar(select(ModelVersion).where(ModelVersion.sha256 == model.sha256))
+    if row is None:
+        row = ModelVersion(name=model.name, sha256=model.sha256, path=str(model.path),
+                           attributes=model.attributes, thresholds=model.thresholds, card=model.card)
+        session.add(row)
+    session.execute(update(ModelVersion).where(ModelVersion.sha256 != model.sha256).values(active=False))
+    row.active = True
+    session.flush()
+    return row.id
+
+
+def active_model(db) -> AttributeModel:
+    """The library's active model when its file is still there, else the bundled one."""
+    with _sessions(db)() as session:
+        path = session.scalar(select(ModelVersion.path).where(ModelVersion.active.is_(True)))
+    return AttributeModel.load(path if path and Path(path).is_file() else None)
+
+
+def _frames(photo: imaging.OpenedPhoto, landmarks: list, detect_side: int) -> list[np.ndarray]:
+    """Aligned frames, each cut from the detection copy when that already has at least the
+    frame's resolution there, else from the full-resolution decode (small faces stay sharp)."""
+    small = photo.image(detect_side)
+    small_scale = photo.scale_of(small)
+    frames = []
+    for points in landmarks:
+        points = np.asarray(points, np.float64)
+        if align.frame_scale(points) * small_scale <= 1.0:
+            frames.append(align.to_celeba(small, points / small_scale))
+        else:
+            frames.append(align.to_celeba(photo.image(), points))
+    return frames
+
+
+def _analyse(path: Path, values: dict, options: ScanOptions) -> _Pending:
+    """Decode, detect and align one photo; a bad file becomes an error row, never an exception."""
+    try:
+        photo = imaging.open_photo(path)
+        side = faces.detection_side(photo.width, photo.height, options.detect_size, options.min_face)
+        small = photo.image(side)
+        found = faces.detect(small, scale=photo.scale_of(small), min_face=options.min_face,
+                             confidence=options.confidence)
+        frames = _frames(photo, [f.landmarks for f in found], side)
+    except imaging.PhotoError as exc:
+        return _Pending(None, {**values, "status": "error", "error": str(exc), "n_faces": 0}, [])
+    except Exception as exc:  # noqa: BLE001 - one bad photo never stops a scan
+        message = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        return _Pending(None, {**values, "status": "error", "error": message, "n_faces": 0}, [])
+    values.update(status="ok", error=None, width=photo.width, height=photo.height,
+                  captured_at=photo.captured_at, capture_source=photo.capture_source,
+                  camera=photo.camera, n_faces=len(found))
+    return _Pending(None, values, found, frames)
+
+
+def _prediction_rows(model: AttributeModel, model_id: int, face_ids, probabilities) -> list[dict]:
+    return [
+        {"face_id": fid, "model_id": model_id, **dict(zip(model.attributes, map(float, p)))}
+        for fid, p in zip(face_ids, probabilities)
+    ]
+
+
+def _write(Session, model: AttributeModel, model_id: int, batch: list[_Pending]) -> None:
+    """Predict the batch's faces in one model call and store the batch in one transaction."""
+    frames = [f for item in batch for f in item.frames]
+    probabilities = iter(model.predict(np.stack(frames)) if frames else [])
+    with Session.begin() as session:
+        for item in batch:
+            if item.row_id is None:
+                photo = Photo(**item.values)
+                session.add(photo)
+            else:
+                photo = session.get(Photo, item.row_id)
+                for key, value in item.values.items():
+                    setattr(photo, key, value)
+            if item.faces is None:
+                continue
+            photo.faces.clear()
+            session.flush()  # old faces (and their predictions) go before new ones reuse indexes
+            new_faces = [
+                Face(photo_id=photo.id, index=i, x=f.box[0], y=f.box[1], w=f.box[2], h=f.box[3],
+                     confidence=f.confidence, landmarks=[list(p) for p in f.landmarks],
+                     crop=align.encode_crop(frame))
+                for i, (f, frame) in enumerate(zip(item.faces, item.frames))
+            ]
+            photo.faces.extend(new_faces)
+            session.flush()
+            rows = _prediction_rows(model, model_id, [f.id for f in new_faces],
+                                    [next(probabilities) for _ in new_faces])
+            if rows:
+                session.execute(insert(predictions_table), rows)
+
+
+def scan(
+    db,
+    roots: Iterable[str | Path],
+    *,
+    model: AttributeModel | None = None,
+    options: ScanOptions | None = None,
+    progress: Callable[[ScanProgress], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> dict:
+    """Scan roots into the library `db` (an Engine, a sessionmaker or a path/URL) and return the
+    summary counts. Faces of photos already in the library but without predictions from `model`
+    (e.g. after a model change) are predicted too. Never writes to the photos."""
+    started = time.monotonic()
+    options = options or ScanOptions()
+    roots = [Path(os.path.abspath(os.path.expanduser(r))) for r in roots]
+    for root in roots:
+        if not root.exists():
+            raise ScanError(f"no such file or folder: {root}")
+    Session = _sessions(db)
+    model = model or active_model(Session)
+    with Session.begin() as session:
+        model_id = register_model(session, model)
+        run = ScanRun(roots=[str(r) for r in roots])
+        session.add(run)
+        session.flush()
+        run_id = run.id
+    known = {}
+    by_hash: dict[str, list] = {}
+    with Session() as session:
+        for row in session.execute(select(Photo.id, Photo.path, Photo.size, Photo.mtime_ns,
+                                          Photo.content_hash, Photo.status, Photo.error)):
+            known[row.path] = row
+            by_hash.setdefault(row.content_hash, []).append(row)
+
+    def report(phase: str, current: str | None = None) -> None:
+        if progress is None:
+            return
+        work = done - counts["photos_unchanged"]
+        left = len(files) - done
+        eta = (time.monotonic() - started) / work * left if work and phase == "scanning" else None
+        progress(ScanProgress(phase, len(files), done, counts["faces"], counts["errors"], current, eta))
+
+    counts = dict.fromkeys(("photos_new", "photos_changed", "photos_unchanged", "photos_moved",
+                            "photos_missing", "faces", "errors"), 0)
+    files: list[Path] = []
+    done = 0
+    for path in discover(roots):
+        files.append(path)
+        if len(files) % 500 == 0:
+            report("discovering")
+    files = list(dict.fromkeys(files))  # overlapping roots
+    seen = {str(p) for p in files}
+    moved_from: set[str] = set()
+    batch: list[_Pending] = []
+    run_status = "failed"
+    try:
+        for path in files:
+            if cancel is not None and cancel.is_set():
+                break
+            report("scanning", str(path))
+            item = _classify(path, known, by_hash, seen, moved_from, counts, options)
+            done += 1
+            if item is None:
+                continue
+            batch.append(item)
+            if len(batch) >= options.commit_every or sum(len(b.frames) for b in batch) >= options.predict_batch:
+                _write(Session, model, model_id, batch)
+                batch = []
+        _write(Session, model, model_id, batch)
+        cancelled = cancel is not None and cancel.is_set()
+        if not cancelled:
+            counts["photos_missing"] = _mark_missing(Session, roots, known, seen | moved_from)
+            report("predicting")
+            counts["faces_repredicted"] = repredict(Session, model, cancel=cancel, options=options)["faces"]
+            cancelled = cancel is not None and cancel.is_set()
+        run_status = "cancelled" if cancelled else "done"
+    finally:
+        summary = {"photos_seen": len(files), **counts, "seconds": round(time.monotonic() - started, 2),
+                   "cancelled": run_status == "cancelled", "device": device_name(),
+                   "model": model.name}
+        with Session.begin() as session:
+            session.execute(update(ScanRun).where(ScanRun.id == run_id).values(
+                status=run_status, finished_at=datetime.now(), summary=summary))
+    report("done")
+    return summary
+
+
+def _classify(path, known, by_hash, seen, moved_from, counts, options) -> _Pending | None:
+    """Decide what one discovered file needs and count it; returns the row update or None."""
+    key = str(path)
+    row = known.get(key)
+    try:
+        st = path.stat()
+        if row is not None and row.status != "missing" and (row.size, row.mtime_ns) == (st.st_size, st.st_mtime_ns):
+            counts["photos_unchanged"] += 1
+            return None
+        digest = file_hash(path)
+    except OSError as exc:
+        counts["errors"] += 1
+        values = {"path": key, "folder": str(path.parent), "status": "error", "n_faces": 0,
+                  "error": f"cannot read file: {exc.strerror or exc}", "scanned_at": datetime.now()}
+        return _Pending(row.id if row else None, values, [] if row is None else None)
+    stat_values = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    if row is not None and digest == row.content_hash:
+        counts["photos_unchanged"] += 1
+        return _Pending(row.id, {**stat_values, "status": "error" if row.error else "ok"})
+    if row is None:
+        for old in by_hash.get(digest, ()):
+            if old.path not in seen and old.path not in moved_from and not os.path.exists(old.path):
+                moved_from.add(old.path)
+                counts["photos_moved"] += 1
+                return _Pending(old.id, {**stat_values, "path": key, "folder": str(path.parent),
+                                         "status": "error" if old.error else "ok"})
+    counts["photos_changed" if row is not None else "photos_new"] += 1
+    values = {"path": key, "folder": str(path.parent), "content_hash": digest,
+              "scanned_at": datetime.now(), **stat_values}
+    item = _analyse(path, values, options)
+    item.row_id = row.id if row is not None else None
+    counts["faces"] += len(item.frames)
+    counts["errors"] += item.values["status"] == "error"
+    return item
+
+
+def _mark_missing(Session, roots: list[Path], known: dict, present: set[str]) -> int:
+    """Rows under the scanned roots whose files are gone become `missing` (kept until purged)."""
+    prefixes = tuple(str(r) if r.is_file() else str(r) + os.sep for r in roots)
+    gone = [row.id for path, row in known.items()
+            if row.status != "missing" and path not in present and path.startswith(prefixes)]
+    with Session.begin() as session:
+        for start in range(0, len(gone), 500):
+            session.execute(update(Photo).where(Photo.id.in_(gone[start:start + 500]))
+                            .values(status="missing"))
+    return len(gone)
+
+
+def repredict(
+    db,
+    model: AttributeModel | None = None,
+    progress: Callable[[ScanProgress], None] | None = None,
+    cancel: threading.Event | None = None,
+    options: ScanOptions | None = None,
+) -> dict:
+    """Predict with `model` (default: the active one) every face that has no prediction from it
+    yet, re-aligning from the stored landmarks (no detection); earlier models' predictions stay.
+    The model becomes the active one. Resumable: done faces are skipped."""
+    started = time.monotonic()
+    options = options or ScanOptions()
+    Session = _sessions(db)
+    model = model or active_model(Session)
+    with Session.begin() as session:
+        model_id = register_model(session, model)
+        has_prediction = exists().where(predictions_table.c.face_id == Face.id,
+                                        predictions_table.c.model_id == model_id)
+        todo = session.execute(
+            select(Face.id, Face.landmarks, Photo.id.label("photo_id"), Photo.path)
+            .join(Photo).where(Photo.status == "ok", ~has_prediction)
+            .order_by(Photo.id, Face.index)
+        ).all()
+    by_photo: dict[int, list] = {}
+    for row in todo:
+        by_photo.setdefault(row.photo_id, []).append(row)
+    result = {"model_id": model_id, "faces": 0, "photos": 0, "errors": 0}
+    face_ids, frames = [], []
+
+    def flush() -> None:
+        if face_ids:
+            rows = _prediction_rows(model, model_id, face_ids, model.predict(np.stack(frames)))
+            with Session.begin() as session:
+                session.execute(insert(predictions_table), rows)
+        result["faces"] += len(face_ids)
+        face_ids.clear()
+        frames.clear()
+
+    for done, rows in enumerate(by_photo.values()):
+        if cancel is not None and cancel.is_set():
+            break
+        if progress is not None:
+            progress(ScanProgress("predicting", len(by_photo), done, result["faces"],
+                                  result["errors"], rows[0].path))
+        try:
+            photo = imaging.open_photo(rows[0].path)
+            side = faces.detection_side(photo.width, photo.height, options.detect_size, options.min_face)
+            frames.extend(_frames(photo, [r.landmarks for r in rows], side))
+        except Exception:  # noqa: BLE001 - unreadable now; the next scan records why
+            result["errors"] += 1
+            continue
+        face_ids.extend(r.id for r in rows)
+        result["photos"] += 1
+        if len(frames) >= options.predict_batch:
+            flush()
+    flush()
+    result["seconds"] = round(time.monotonic() - started, 2)
+    return result
+
+
+def purge_missing(db) -> int:
+    """Delete the rows of missing photos (their faces and predictions go with them)."""
+    with _sessions(db).begin() as session:
+        return session.execute(delete(Photo).where(Photo.status == "missing")).rowcount
+
+
+def list_errors(db) -> list[dict]:
+    """Files whose last scan failed, and why."""
+    with _sessions(db)() as session:
+        rows = session.execute(select(Photo.path, Photo.error, Photo.scanned_at)
+                               .where(Photo.status == "error").order_by(Photo.path))
+        return [{"path": r.path, "error": r.error, "scanned_at": r.scanned_at} for r in rows]
