@@ -39,7 +39,7 @@ def window(qtbot, tmp_path):
     from photo_sorter.gui.main_window import MainWindow
 
     settings = make_settings(tmp_path)
-    win = MainWindow(settings, open_engine(settings.db_path), model_path=tmp_path / "none.keras")
+    win = MainWindow(settings, open_engine(settings.db_path))
     qtbot.addWidget(win)
     win.show()
     return win
@@ -95,7 +95,7 @@ def crafted_window(qtbot, tmp_path):
     engine, ids, _faces = crafted_library(tmp_path)
     settings = make_settings(tmp_path)
     settings.folders = [str(tmp_path / "photos")]
-    win = MainWindow(settings, engine, model_path=tmp_path / "none.keras")
+    win = MainWindow(settings, engine)
     qtbot.addWidget(win)
     win.show()
     win.ids = ids

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QIcon
 from PySide6.QtWidgets import (
     QDoubleSpinBox, QFileDialog, QFrame, QHBoxLayout, QLabel, QListView, QListWidget,
     QListWidgetItem, QMenu, QPushButton, QScrollArea, QToolButton, QVBoxLayout, QWidget,
@@ -82,7 +82,7 @@ class GroupRow(QFrame):
         if item is not None:
             pixmap = self.loader.get(path)
             if pixmap is not None:
-                item.setIcon(pixmap)
+                item.setIcon(QIcon(pixmap))
 
 
 class BestView(QWidget):

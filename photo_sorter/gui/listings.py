@@ -33,12 +33,6 @@ def photo_rows(engine: Engine, folder: str | None = None, ids: list[int] | None 
     return rows
 
 
-def error_rows(engine: Engine) -> list[dict]:
-    stmt = select(Photo.path, Photo.error).where(Photo.status == "error").order_by(Photo.path)
-    with Session(engine) as s:
-        return [dict(r._mapping) for r in s.execute(stmt)]
-
-
 def counts(engine: Engine) -> dict:
     with Session(engine) as s:
         by_status = dict(s.execute(select(Photo.status, func.count()).group_by(Photo.status)).all())

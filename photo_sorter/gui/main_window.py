@@ -21,13 +21,14 @@ from photo_sorter.gui.config import Settings
 from photo_sorter.gui.library_panel import LibraryPanel
 from photo_sorter.gui.photo_grid import PhotoGrid, PhotoGridModel, PhotoIdRole
 from photo_sorter.gui.photo_view import FacePanel, PhotoView
-from photo_sorter.gui.tasks import ModelProvider, Task, eta_text
+from photo_sorter.gui.tasks import ModelProvider, Task, left_text
 from photo_sorter.gui.thumbnails import ThumbnailCache, ThumbnailLoader
 
 log = logging.getLogger(__name__)
 
 SAMPLE_LIBRARY = Path(__file__).resolve().parents[2] / "resources" / "sample_photos"
 LIVE_REFRESH_MS = 1000
+GRID_ICON = 160
 
 
 class EmptyLibrary(QWidget):
@@ -77,16 +78,22 @@ class ScanProgress(QWidget):
         layout.addWidget(self.bar)
         layout.addWidget(self.cancel_button)
 
-    def update_progress(self, done: int, total: int, detail: str, eta: str) -> None:
-        self.bar.setMaximum(total)  # 0 = busy indicator while the total is unknown
-        self.bar.setValue(done)
-        self.text.setText(" · ".join(t for t in (detail, eta) if t))
+    def update_progress(self, report) -> None:
+        """report: scan.ScanProgress (phase, files_found, files_done, faces, errors, eta_seconds)."""
+        busy = report.phase in ("discovering", "predicting") and not report.files_found
+        self.bar.setMaximum(0 if busy else report.files_found)  # 0 = busy indicator
+        self.bar.setValue(report.files_done)
+        parts = [report.phase.capitalize(), f"{report.faces} faces"]
+        if report.errors:
+            parts.append(f"{report.errors} unreadable")
+        parts.append(left_text(report.eta_seconds))
+        self.text.setText(" · ".join(p for p in parts if p))
 
 
 class MainWindow(QMainWindow):
     """The library window. `engine` is the open library database; settings persist the rest."""
 
-    def __init__(self, settings: Settings, engine: Engine, model_path=None, parent=None):
+    def __init__(self, settings: Settings, engine: Engine, parent=None):
         super().__init__(parent)
         self.settings = settings
         self.engine = engine
@@ -96,9 +103,9 @@ class MainWindow(QMainWindow):
         self.scanning: set[str] = set()
         self.source: tuple[str, object] = ("all", None)
 
-        self.loader = ThumbnailLoader(ThumbnailCache(settings.cache_dir), parent=self)
-        self.grid_model = PhotoGridModel(self.loader, 160, self)
-        self.grid = PhotoGrid(self.grid_model, 160)
+        self.loader = ThumbnailLoader(ThumbnailCache(settings.cache_dir), GRID_ICON, parent=self)
+        self.grid_model = PhotoGridModel(self.loader, GRID_ICON, self)
+        self.grid = PhotoGrid(self.grid_model, GRID_ICON)
         self.grid.selectionModel().currentChanged.connect(self._photo_chosen)
         self.photo_view = PhotoView()
         self.face_panel = FacePanel()
@@ -157,7 +164,7 @@ class MainWindow(QMainWindow):
         self.live_timer.setInterval(LIVE_REFRESH_MS)
         self.live_timer.timeout.connect(self.refresh)
 
-        self.model_provider = ModelProvider(model_path, self)
+        self.model_provider = ModelProvider(engine, self)
         self.model_provider.succeeded.connect(self._model_loaded)
         self.model_provider.failed.connect(self._model_failed)
         self._restore_layout()
@@ -256,17 +263,17 @@ class MainWindow(QMainWindow):
         self.start_background()
         roots = list(folders)
         engine, provider = self.engine, self.model_provider
-        options = {"detection_size": self.settings.detection_size}
+        detect_size = self.settings.detection_size
 
         def work(progress, cancel):
             from photo_sorter import scan
 
             try:
                 model = provider.future.result()
-            except Exception:  # noqa: BLE001 - no model: faces are still found and stored
+            except Exception:  # noqa: BLE001 - the scan reports a missing model itself
                 model = None
-            return scan.scan(engine, roots, model=model, options=options, progress=progress,
-                             cancel=cancel)
+            return scan.scan(engine, roots, model=model, options=scan.ScanOptions(detect_size=detect_size),
+                             progress=progress, cancel=cancel)
 
         task = Task(work, self)
         task.progressed.connect(self._scan_progressed)
@@ -275,7 +282,8 @@ class MainWindow(QMainWindow):
         task.finished.connect(self._scan_ended)
         self.scan_task = task
         self.scanning = set(roots)
-        self.scan_progress.update_progress(0, 0, "starting", "")
+        self.scan_progress.bar.setMaximum(0)
+        self.scan_progress.text.setText("Starting (loading the model)…")
         self.scan_progress.cancel_button.setEnabled(True)
         self.scan_progress.show()
         self.live_timer.start()
@@ -289,15 +297,16 @@ class MainWindow(QMainWindow):
             self.scan_progress.cancel_button.setEnabled(False)
             self.scan_progress.text.setText("cancelling…")
 
-    def _scan_progressed(self, done: int, total: int, detail: str) -> None:
-        task = self.scan_task
-        if task is not None and not task.cancelled:
-            self.scan_progress.update_progress(done, total, detail, eta_text(task.started_at, done, total))
+    def _scan_progressed(self, report) -> None:
+        if self.scan_task is not None and not self.scan_task.cancelled:
+            self.scan_progress.update_progress(report)
 
     def _scan_finished(self, summary: dict) -> None:
         self.last_scan_summary = summary
-        self.statusBar().showMessage(f"Scan {summary.get('status', 'done')}: " + ", ".join(
-            f"{v} {k}" for k, v in summary.items() if isinstance(v, int)), 15000)
+        self.statusBar().showMessage(
+            f"Scan {'cancelled' if summary['cancelled'] else 'finished'}: {summary['photos_new']} new, "
+            f"{summary['photos_changed']} changed, {summary['photos_unchanged']} unchanged photos, "
+            f"{summary['faces']} faces, {summary['errors']} unreadable ({summary['seconds']:.0f} s)", 20000)
 
     def _scan_failed(self, message: str) -> None:
         self.last_scan_summary = {"status": "failed", "error": message}
@@ -346,7 +355,9 @@ class MainWindow(QMainWindow):
         self._refresh_problems()
 
     def _refresh_problems(self) -> None:
-        rows = listings.error_rows(self.engine)
+        from photo_sorter.scan import list_errors
+
+        rows = list_errors(self.engine)
         if len(rows) == self.problems.rowCount():
             return
         self.problems.setRowCount(len(rows))

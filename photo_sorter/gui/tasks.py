@@ -1,7 +1,7 @@
 """Run core calls in a QThread and report through signals, so the window stays responsive.
 
-A core long call has the shape fn(..., progress=callable(done, total, detail), cancel=Event);
-Task runs it off the GUI thread and turns its progress into a Qt signal (queued to the GUI thread).
+A core long call has the shape fn(..., progress=callable(report), cancel=Event); Task runs it
+off the GUI thread and turns each progress report into a Qt signal (queued to the GUI thread).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def one_line(exc: BaseException) -> str:
 class Task(QThread):
     """fn(progress=..., cancel=...) in a worker thread; `succeeded`/`failed` end every run."""
 
-    progressed = Signal(int, int, str)   # done, total (0 = unknown), detail
+    progressed = Signal(object)   # whatever the core reports (e.g. scan.ScanProgress)
     succeeded = Signal(object)
     failed = Signal(str)
 
@@ -42,8 +42,8 @@ class Task(QThread):
     def cancelled(self) -> bool:
         return self.cancel_event.is_set()
 
-    def _progress(self, done, total=None, detail="", *_rest) -> None:
-        self.progressed.emit(int(done), int(total or 0), str(detail or ""))
+    def _progress(self, report) -> None:
+        self.progressed.emit(report)
 
     def run(self) -> None:
         self.started_at = time.monotonic()
@@ -60,7 +60,12 @@ def eta_text(started_at: float, done: int, total: int) -> str:
     """'about 2 min left' from the pace so far; empty until there is a pace to go on."""
     if done <= 0 or total <= done:
         return ""
-    left = (time.monotonic() - started_at) / done * (total - done)
+    return left_text((time.monotonic() - started_at) / done * (total - done))
+
+
+def left_text(left: float | None) -> str:
+    if left is None:
+        return ""
     if left < 60:
         return f"about {max(1, round(left))} s left"
     if left < 3600:
@@ -69,22 +74,22 @@ def eta_text(started_at: float, done: int, total: int) -> str:
 
 
 class ModelProvider(Task):
-    """Imports TensorFlow and loads the active attribute model once, in the background.
+    """Imports TensorFlow and loads the library's active attribute model once, in the background.
 
     `future` lets worker threads (a scan) wait for the model without touching the GUI thread.
     """
 
-    def __init__(self, model_path=None, parent=None):
+    def __init__(self, engine, parent=None):
         self.future: Future = Future()
-        self.model_path = model_path
+        self.engine = engine
         super().__init__(self._load, parent)
 
     def _load(self, progress, cancel):
-        from photo_sorter.model import AttributeModel, device_name
-
-        progress(0, 0, "loading TensorFlow")
         try:
-            model = AttributeModel.load(self.model_path)
+            from photo_sorter import scan
+            from photo_sorter.model import device_name
+
+            model = scan.active_model(self.engine)
             info = {"name": model.name, "device": device_name(), "model": model}
         except Exception as exc:
             self.future.set_exception(exc)

@@ -10,7 +10,7 @@ import hashlib
 from collections import OrderedDict
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Qt, Signal
 from PySide6.QtGui import QImage, QPixmap
 
 THUMB_SIZE = 256
@@ -49,16 +49,20 @@ class _Signals(QObject):
 
 
 class _Job(QRunnable):
-    def __init__(self, cache: ThumbnailCache, signals: _Signals, path: str, mtime_ns, nbytes):
+    def __init__(self, loader: ThumbnailLoader, path: str, mtime_ns, nbytes):
         super().__init__()
-        self.cache, self.signals, self.args = cache, signals, (path, mtime_ns, nbytes)
+        self.loader, self.args = loader, (path, mtime_ns, nbytes)
 
     def run(self) -> None:
+        size = self.loader.display_size
         try:
-            image = self.cache.load(*self.args)
+            image = self.loader.cache.load(*self.args)
+            if max(image.width(), image.height()) > size:  # scale here, not in the GUI thread
+                image = image.scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio,
+                                     Qt.TransformationMode.SmoothTransformation)
         except Exception:  # noqa: BLE001 - an unreadable photo just shows the "broken" tile
             image = QImage()
-        self.signals.done.emit(self.args[0], image)
+        self.loader.signals.done.emit(self.args[0], image)
 
 
 class ThumbnailLoader(QObject):
@@ -66,13 +70,14 @@ class ThumbnailLoader(QObject):
 
     ready = Signal(str)
 
-    def __init__(self, cache: ThumbnailCache, memory_items: int = 3000, parent=None):
+    def __init__(self, cache: ThumbnailCache, display_size: int = 160, memory_items: int = 3000,
+                 parent=None):
         super().__init__(parent)
-        self.cache = cache
+        self.cache, self.display_size = cache, display_size
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(max(1, min(4, QThreadPool.globalInstance().maxThreadCount())))
-        self._signals = _Signals()
-        self._signals.done.connect(self._on_done)
+        self.signals = _Signals()
+        self.signals.done.connect(self._on_done)
         self._pixmaps: OrderedDict[str, QPixmap] = OrderedDict()
         self._pending: set[str] = set()
         self._failed: set[str] = set()
@@ -88,7 +93,7 @@ class ThumbnailLoader(QObject):
         if path not in self._pending and path not in self._failed:
             self._pending.add(path)
             self._priority = (self._priority + 1) % (1 << 30)
-            self.pool.start(_Job(self.cache, self._signals, path, mtime_ns, nbytes), self._priority)
+            self.pool.start(_Job(self, path, mtime_ns, nbytes), self._priority)
         return None
 
     def failed(self, path: str) -> bool:
