@@ -94,6 +94,8 @@ predictions_table = Table(
     *[Column(name, Float) for name in CELEBA_ATTRIBUTES],
     UniqueConstraint("face_id", "model_id"),
     Index("ix_predictions_model_face", "model_id", "face_id"),
+    # One per attribute, so `Smiling > 0.9` under a model is an index range scan (query.py).
+    *[Index(f"ix_predictions_model_{name}", "model_id", name) for name in CELEBA_ATTRIBUTES],
 )
 
 
