@@ -169,3 +169,36 @@ def test_best_smiling_pick_and_export(crafted_window, qtbot, tmp_path):
     view.save_list(str(tmp_path / "picks.txt"))
     assert (tmp_path / "picks.txt").read_text().count("\n") == 2
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "photos").rglob("*.jpg")} == originals
+
+
+def test_attribute_filter_panel_expression_and_saved_filters(crafted_window, qtbot):
+    win = crafted_window
+    panel = win.filter_panel
+    names = lambda: sorted(Path(r["path"]).name for r in win.grid_model.rows)  # noqa: E731
+    panel.set_choice("Smiling", "yes")
+    assert panel.expression.text() == "Smiling"
+    qtbot.waitUntil(lambda: win.source[0] == "photos" and win.grid_model.rowCount() == 6, timeout=20000)
+    assert names() == [f"s{i}.jpg" for i in range(6)]
+    scores = [r["score"] for r in win.grid_model.rows]
+    assert scores == sorted(scores, reverse=True) and Path(win.grid_model.rows[0]["path"]).name == "s3.jpg"
+    shot(win, "filter_smiling")
+    panel.slider.setValue(80)  # Smiling >= 0.80: s3 (0.99), s4 (0.80), s5 (0.85)
+    assert panel.expression.text() == "Smiling >= 0.80"
+    qtbot.waitUntil(lambda: names() == ["s3.jpg", "s4.jpg", "s5.jpg"], timeout=20000)
+    panel.slider.setValue(50)
+    panel.set_choice("Smiling", "any")
+    panel.set_choice("Eyeglasses", "no")
+    qtbot.waitUntil(lambda: names() == [f"s{i}.jpg" for i in range(6)], timeout=20000)
+    panel.save_current("no glasses")
+    panel.expression.setText("Eyeglasses and not Male")
+    panel.run()
+    qtbot.waitUntil(lambda: names() == [f"g{i}.jpg" for i in range(6)], timeout=20000)
+    panel.expression.setText("Smilng")
+    panel.run()
+    qtbot.waitUntil(lambda: "Smilng" in panel.message.text(), timeout=20000)
+    assert "Smiling" in panel.message.text()  # the core suggests the right name
+    panel.apply_saved("no glasses")
+    qtbot.waitUntil(lambda: names() == [f"s{i}.jpg" for i in range(6)], timeout=20000)
+    assert win.settings.saved_filters == {"no glasses": "not Eyeglasses"}
+    panel.clear()
+    assert win.source == ("all", None) and win.grid_model.rowCount() == 12

@@ -14,10 +14,12 @@ from PySide6.QtWidgets import (
 )
 from sqlalchemy.engine import Engine
 
+from photo_sorter.attributes import DEFAULT_ATTRIBUTES
 from photo_sorter.gui import listings
 from photo_sorter.gui.best_view import BestView
 from photo_sorter.gui.clusters_view import ClustersView
 from photo_sorter.gui.config import Settings
+from photo_sorter.gui.filter_panel import FilterPanel
 from photo_sorter.gui.library_panel import LibraryPanel
 from photo_sorter.gui.photo_grid import PhotoGrid, PhotoGridModel, PhotoIdRole
 from photo_sorter.gui.photo_view import FacePanel, PhotoView
@@ -133,11 +135,17 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.tabs)
 
         self.library_panel = LibraryPanel()
-        self.library_panel.folderChosen.connect(lambda f: self.show_source(("folder", f) if f else ("all", None)))
+        self.library_panel.folderChosen.connect(lambda _f: self.show_source(self._library_source()))
         self.library_panel.addRequested.connect(self.add_folder)
         self.library_panel.removeRequested.connect(self.remove_folder)
         self.library_panel.rescanRequested.connect(lambda fs: self.start_scan(fs or self.settings.folders))
         self.library_dock = self._dock("Library", self.library_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
+
+        model = listings.active_model(engine)
+        self.filter_panel = FilterPanel(engine, settings, model["attributes"] if model else list(DEFAULT_ATTRIBUTES))
+        self.filter_panel.results.connect(lambda rows: self.show_source(("photos", rows)))
+        self.filter_panel.cleared.connect(lambda: self.show_source(self._library_source()))
+        self.filter_dock = self._dock("Filter by attribute", self.filter_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
 
         self.problems = QTableWidget(0, 2)
         self.problems.setHorizontalHeaderLabels(["File", "Problem"])
@@ -194,7 +202,7 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         view_menu = self.menuBar().addMenu("&View")
-        for dock in (self.library_dock, self.problems_dock):
+        for dock in (self.library_dock, self.filter_dock, self.problems_dock):
             view_menu.addAction(dock.toggleViewAction())
         self.tools_menu = self.menuBar().addMenu("&Tools")
 
@@ -320,6 +328,10 @@ class MainWindow(QMainWindow):
         self.refresh()
 
     # --- showing photos ------------------------------------------------------------------------------
+    def _library_source(self) -> tuple[str, object]:
+        folder = self.library_panel.current_folder()
+        return ("folder", folder) if folder else ("all", None)
+
     def show_source(self, source: tuple[str, object]) -> None:
         """What the grid shows: ("all", None), ("folder", path) or ("photos", [rows with score])."""
         self.source = source
@@ -385,7 +397,7 @@ class MainWindow(QMainWindow):
     # --- closing ---------------------------------------------------------------------------------
     def closeEvent(self, event) -> None:
         """Cancel running work, wait for the worker threads, then save the layout."""
-        for task in (self.scan_task, self.clusters_view.task, self.best_view.task):
+        for task in (self.scan_task, self.clusters_view.task, self.best_view.task, self.filter_panel.task):
             if task is not None:
                 task.cancel()
                 task.wait()

@@ -1,0 +1,230 @@
+"""Browse by attribute: require / exclude / any per attribute, a minimum confidence, an expression
+field in the CLI's query language, and saved filters. Matches are ranked by query.photos' score."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QButtonGroup, QComboBox, QGridLayout, QHBoxLayout, QInputDialog, QLabel, QLineEdit,
+    QPushButton, QScrollArea, QSlider, QToolButton, QVBoxLayout, QWidget,
+)
+
+from photo_sorter.attributes import GROUPS, label
+from photo_sorter.gui.tasks import Task
+
+STATES = ("any", "yes", "no")
+MAX_RESULTS = 5000
+CALIBRATED = 50  # slider position meaning "use each attribute's calibrated threshold"
+
+
+def build_expression(choices: dict[str, str], min_confidence: float | None) -> str:
+    """The query-language text for the panel's choices: 'Smiling and not Wearing_Hat', or with a
+    minimum confidence c, 'Smiling >= 0.8 and Wearing_Hat <= 0.2'."""
+    terms = []
+    for name, state in choices.items():
+        if state == "yes":
+            terms.append(name if min_confidence is None else f"{name} >= {min_confidence:.2f}")
+        elif state == "no":
+            terms.append(f"not {name}" if min_confidence is None else f"{name} <= {1 - min_confidence:.2f}")
+    return " and ".join(terms)
+
+
+class FilterPanel(QWidget):
+    """Emits `results(rows)` with [{id, score}] best first, or `cleared()` when no filter is set."""
+
+    results = Signal(list)
+    cleared = Signal()
+
+    def __init__(self, engine, settings, attributes: list[str], parent=None):
+        super().__init__(parent)
+        self.engine, self.settings = engine, settings
+        self.task: Task | None = None
+        self._rerun = False
+        self.groups: dict[str, QButtonGroup] = {}
+
+        self.expression = QLineEdit()
+        self.expression.setPlaceholderText("e.g. Smiling and Eyeglasses and not Wearing_Hat")
+        self.expression.setClearButtonEnabled(True)
+        self.expression.textEdited.connect(lambda _t: self._debounce.start())
+        self.expression.returnPressed.connect(self.run)
+        self.message = QLabel()
+        self.message.setWordWrap(True)
+
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setRange(CALIBRATED, 99)
+        self.slider.valueChanged.connect(self._slider_moved)
+        self.slider_label = QLabel()
+        self._slider_moved(CALIBRATED, regenerate=False)
+
+        self.saved = QComboBox()
+        self.saved.setPlaceholderText("Saved filters")
+        self.saved.activated.connect(lambda i: self.apply_saved(self.saved.itemText(i)))
+        save = QPushButton("Save…")
+        save.clicked.connect(self._ask_save)
+        delete = QPushButton("Delete")
+        delete.clicked.connect(lambda: self.delete_saved(self.saved.currentText()))
+        clear = QPushButton("Clear")
+        clear.clicked.connect(self.clear)
+
+        grid = QGridLayout()
+        grid.setVerticalSpacing(1)
+        row = 0
+        shown = set()
+        for group, names in GROUPS.items():
+            names = [n for n in names if n in attributes]
+            if not names:
+                continue
+            header = QLabel(f"<b>{group}</b>")
+            grid.addWidget(header, row, 0, 1, 4)
+            row += 1
+            for name in names:
+                self._add_row(grid, row, name)
+                shown.add(name)
+                row += 1
+        for name in (a for a in attributes if a not in shown):
+            self._add_row(grid, row, name)
+            row += 1
+        inner = QWidget()
+        inner.setLayout(grid)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(inner)
+
+        saved_row = QHBoxLayout()
+        saved_row.addWidget(self.saved, 1)
+        saved_row.addWidget(save)
+        saved_row.addWidget(delete)
+        slider_row = QHBoxLayout()
+        slider_row.addWidget(QLabel("Min. confidence:"))
+        slider_row.addWidget(self.slider, 1)
+        slider_row.addWidget(self.slider_label)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        expr_row = QHBoxLayout()
+        expr_row.addWidget(self.expression, 1)
+        expr_row.addWidget(clear)
+        layout.addLayout(expr_row)
+        layout.addWidget(self.message)
+        layout.addLayout(slider_row)
+        layout.addLayout(saved_row)
+        layout.addWidget(scroll, 1)
+
+        self._debounce = QTimer(self, singleShot=True, interval=300)
+        self._debounce.timeout.connect(self.run)
+        self._reload_saved()
+
+    def _add_row(self, grid: QGridLayout, row: int, name: str) -> None:
+        grid.addWidget(QLabel(label(name)), row, 0)
+        group = QButtonGroup(self)
+        for col, state in enumerate(STATES, start=1):
+            b = QToolButton()
+            b.setText({"any": "Any", "yes": "Yes", "no": "No"}[state])
+            b.setCheckable(True)
+            b.setAutoRaise(True)
+            b.setChecked(state == "any")
+            b.setToolTip({"any": f"{label(name)}: either way", "yes": f"Require {label(name).lower()}",
+                          "no": f"Exclude {label(name).lower()}"}[state])
+            group.addButton(b, col - 1)
+            grid.addWidget(b, row, col)
+        group.idClicked.connect(lambda _id: self._choices_changed())
+        self.groups[name] = group
+
+    # --- state ---------------------------------------------------------------------------------
+    def choices(self) -> dict[str, str]:
+        return {n: STATES[g.checkedId()] for n, g in self.groups.items() if g.checkedId() > 0}
+
+    def set_choice(self, name: str, state: str) -> None:
+        self.groups[name].button(STATES.index(state)).setChecked(True)
+        self._choices_changed()
+
+    def min_confidence(self) -> float | None:
+        v = self.slider.value()
+        return None if v == CALIBRATED else v / 100
+
+    def _slider_moved(self, value: int, regenerate: bool = True) -> None:
+        self.slider_label.setText("calibrated" if value == CALIBRATED else f"{value}%")
+        self.slider.setToolTip("Leftmost: each attribute's calibrated threshold; otherwise the "
+                               "probability a required attribute must reach (and an excluded one "
+                               "stay under one minus it)")
+        if regenerate:
+            self._choices_changed()
+
+    def _choices_changed(self) -> None:
+        self.expression.setText(build_expression(self.choices(), self.min_confidence()))
+        self._debounce.start()
+
+    def _reset_choices(self) -> None:
+        for g in self.groups.values():
+            g.button(0).setChecked(True)
+
+    def clear(self) -> None:
+        self._reset_choices()
+        self.expression.clear()
+        self.run()
+
+    # --- running -------------------------------------------------------------------------------
+    def run(self) -> None:
+        """Query in a worker; edits made meanwhile re-run once it ends (latest text wins)."""
+        self._debounce.stop()
+        expr = self.expression.text().strip()
+        if not expr:
+            self.message.setText("")
+            self.cleared.emit()
+            return
+        if self.task is not None:
+            self._rerun = True
+            return
+        from photo_sorter import query
+
+        engine = self.engine
+        self.task = Task(lambda progress, cancel: query.photos(engine, expr, limit=MAX_RESULTS), self)
+        self.task.succeeded.connect(lambda rows: self._show(expr, rows))
+        self.task.failed.connect(lambda msg: self.message.setText(
+            f"<span style='color:#c0392b'>{msg}</span>"))
+        self.task.finished.connect(self._task_ended)
+        self.task.start()
+
+    def _task_ended(self) -> None:
+        self.task = None
+        if self._rerun:
+            self._rerun = False
+            self.run()
+
+    def _show(self, expr: str, rows: list[dict]) -> None:
+        if expr != self.expression.text().strip():
+            return  # a newer edit is queued
+        n = len(rows)
+        self.message.setText(f"{n if n < MAX_RESULTS else f'best {n}'} photo{'s' if n != 1 else ''} "
+                             "match, best first")
+        self.results.emit([{"id": r["photo_id"], "score": r["score"]} for r in rows])
+
+    # --- saved filters -----------------------------------------------------------------------------
+    def _reload_saved(self) -> None:
+        self.saved.clear()
+        self.saved.addItems(sorted(self.settings.saved_filters))
+        self.saved.setCurrentIndex(-1)
+
+    def _ask_save(self) -> None:
+        name, ok = QInputDialog.getText(self, "Save filter", "Name:")
+        if ok and name.strip():
+            self.save_current(name.strip())
+
+    def save_current(self, name: str) -> None:
+        expr = self.expression.text().strip()
+        if expr:
+            self.settings.saved_filters = {**self.settings.saved_filters, name: expr}
+            self._reload_saved()
+            self.saved.setCurrentText(name)
+
+    def apply_saved(self, name: str) -> None:
+        expr = self.settings.saved_filters.get(name)
+        if expr is not None:
+            self._reset_choices()
+            self.expression.setText(expr)
+            self.run()
+
+    def delete_saved(self, name: str) -> None:
+        saved = self.settings.saved_filters
+        if saved.pop(name, None) is not None:
+            self.settings.saved_filters = saved
+            self._reload_saved()
