@@ -114,7 +114,8 @@ def export(engine, fmt: str, out: str | Path | None = None, where: str | None = 
         raise LibraryError("sidecar_name must be 'ext' (photo.jpg.xmp) or 'stem' (photo.xmp)")
     with session_factory(engine)() as session:
         model = active_model(session, model_id)
-        photo_ids = _matching_photo_ids(session, where) if where else None
+    photo_ids = _matching_photo_ids(engine, where, model.id) if where else None
+    with session_factory(engine)() as session:
         photos = photo_rows(session, photo_ids)
         faces = face_rows(session, model, photo_ids=photo_ids)
         thresholds = {a: float(model.thresholds.get(a, 0.5)) for a in model.attributes}
@@ -138,12 +139,13 @@ def export(engine, fmt: str, out: str | Path | None = None, where: str | None = 
     return summary
 
 
-def _matching_photo_ids(session: Session, where: str) -> list[int]:
+def _matching_photo_ids(engine, where: str, model_id: int) -> list[int]:
+    """Photos matching an attribute expression (any face by default, `all:` every face)."""
     from photo_sorter import query
 
     try:
-        return list(query.photo_ids(session, where))
-    except ValueError as exc:
+        return [p["photo_id"] for p in query.photos(engine, where, limit=None, model_id=model_id)]
+    except query.QueryError as exc:
         raise LibraryError(f"bad --where expression: {exc}") from None
 
 

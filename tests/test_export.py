@@ -67,6 +67,13 @@ def test_csv_and_json(library):
     pair = next(p for p in doc if p["path"].endswith("pair.jpg"))
     assert [f["attributes"] for f in pair["faces"]] == [["Eyeglasses", "Smiling"], ["Male", "Wearing_Hat"]]
     assert pair["captured_at"] == T0.isoformat() and pair["faces"][0]["box"] == [20, 30, 40, 48]
+    # Photo-level quantifier: `all:` needs every face of the photo to match.
+    everyone = json.loads(export.export(engine, "json", where="all:Smiling")["text"])
+    assert [Path(p["path"]).name for p in everyone] == ["solo.jpg"]
+    anyone = json.loads(export.export(engine, "json", where="Smiling")["text"])
+    assert sorted(Path(p["path"]).name for p in anyone) == ["pair.jpg", "pair2.jpg", "solo.jpg"]
+    with pytest.raises(LibraryError, match="bad --where expression: unknown attribute 'Smilng'"):
+        export.export(engine, "csv", where="Smilng")
     with pytest.raises(LibraryError, match="unknown export format"):
         export.export(engine, "xls")
     with pytest.raises(LibraryError, match="one of the library's photos"):
@@ -183,6 +190,9 @@ def test_every_command_leaves_photos_untouched(library, capsys):
         assert code == 0 and json.loads(out)["photos"] == 4
     code, out, _ = _run(capsys, "export", "--format", "csv", "--db", db)
     assert out.startswith("photo_id,path,")
+    code, out, _ = _run(capsys, "export", "--format", "xmp", "--where", "all:Smiling", "--out",
+                        str(tmp / "xmp"), "--db", db, "--json")
+    assert [Path(f).name for f in json.loads(out)["files"]] == ["solo.jpg.xmp"]
     assert _digests(tmp / "photos") == before
 
 
