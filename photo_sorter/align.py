@@ -52,7 +52,8 @@ def to_celeba(image: Image.Image | np.ndarray, landmarks) -> np.ndarray:
     if isinstance(image, np.ndarray):
         image = Image.fromarray(np.asarray(image, np.uint8))
     image = image.convert("RGB")
-    to_frame = similarity(landmarks, template())
+    # Pillow's crop, resize and transform put pixel centres at +0.5: work in that convention.
+    to_frame = similarity(np.asarray(landmarks, np.float64) + 0.5, template() + 0.5)
     scale = np.hypot(to_frame[0, 0], to_frame[1, 0])
     if scale < 1.0:  # reduce just the face's region first, with antialiasing
         corners = np.array([[0, 0, 1], [FRAME_WIDTH, 0, 1], [0, FRAME_HEIGHT, 1],
