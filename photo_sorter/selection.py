@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 
 from PIL import Image
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from photo_sorter import imaging
 from photo_sorter.export import LibraryError, active_model, face_rows, photo_rows
@@ -214,7 +214,7 @@ def best_smiling(engine, gap_seconds: float = DEFAULT_GAP_SECONDS,
             {"face_id": f["face_id"], "smiling": f["probabilities"]["Smiling"],
              "blurry": f["probabilities"].get("Blurry")})
     info = {p["photo_id"]: p for p in photos}
-    out = []
+    out, refile = [], []
     for group in group_bursts(photos, gap_seconds, event_gap_seconds, hashes):
         if len(group["photo_ids"]) < min_photos:
             continue
@@ -226,12 +226,29 @@ def best_smiling(engine, gap_seconds: float = DEFAULT_GAP_SECONDS,
         best = ranked[0]["photo_id"]
         chosen = [choices[i] for i in group["photo_ids"] if i in choices]
         if chosen:
-            best = max(chosen, key=lambda c: (c.chosen_at, c.photo_id)).photo_id
+            pick = max(chosen, key=lambda c: (c.chosen_at, c.photo_id))
+            best = pick.photo_id
             reasons.insert(0, f"your choice (the automatic pick was photo {ranked[0]['photo_id']})")
+            if [c.group_key for c in chosen] != [group["key"]]:
+                refile.append((group["key"], pick, chosen))
         out.append({**group, "best": {"photo_id": best, "path": info[best]["path"]},
                     "auto_best": ranked[0]["photo_id"], "manual": bool(chosen),
                     "ranking": ranked, "reasons": reasons})
+    if refile:
+        _refile_choices(engine, refile)
     return out
+
+
+def _refile_choices(engine, refile: list) -> None:
+    """Keep one pick per burst, filed under the burst's current key (its key moves when new gaps
+    or new photos change where it starts), so choose_best and clearing by that key act on it."""
+    with session_factory(engine)() as session:
+        for key, pick, chosen in refile:
+            for c in chosen:
+                session.execute(delete(BestChoice).where(BestChoice.group_key == c.group_key))
+            session.execute(delete(BestChoice).where(BestChoice.group_key == key))
+            session.add(BestChoice(group_key=key, photo_id=pick.photo_id, chosen_at=pick.chosen_at))
+        session.commit()
 
 
 def choose_best(engine, group_key: str, photo_id: int | None) -> dict:

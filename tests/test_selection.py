@@ -171,6 +171,14 @@ def test_best_smiling_manual_choice_survives_rescans(burst_library):
     again = selection.best_smiling(engine, gap_seconds=0.75)  # other parameters, other key
     assert again[0]["best"]["photo_id"] == ids[0] and again[0]["manual"]
     assert again[0]["reasons"][0].startswith("your choice")
+    # Clearing by the key the burst has now also clears a pick filed under an older key.
+    selection.choose_best(engine, g["key"], ids[1])
+    moved = selection.best_smiling(engine, min_photos=1, visual_split=False, gap_seconds=0.1)
+    moved_key = next(m["key"] for m in moved if ids[1] in m["photo_ids"])
+    assert moved_key != g["key"]
+    selection.choose_best(engine, moved_key, None)
+    assert not selection.best_smiling(engine)[0]["manual"]
+    selection.choose_best(engine, g["key"], ids[0])
     selection.choose_best(engine, g["key"], None)
     assert selection.best_smiling(engine)[0]["best"]["photo_id"] == ids[1]
 
