@@ -247,15 +247,14 @@ def scan(
         for path in files:
             if cancel is not None and cancel.is_set():
                 break
-            report("scanning", str(path))
             item = _classify(path, known, by_hash, seen, moved_from, counts, options)
             done += 1
-            if item is None:
-                continue
-            batch.append(item)
+            if item is not None:
+                batch.append(item)
             if len(batch) >= options.commit_every or sum(len(b.frames) for b in batch) >= options.predict_batch:
                 _write(Session, model, model_id, batch)
                 batch = []
+            report("scanning", str(path))
         _write(Session, model, model_id, batch)
         cancelled = cancel is not None and cancel.is_set()
         if not cancelled:
