@@ -48,10 +48,13 @@ def fit(x: np.ndarray, k="auto", seed: int = 0) -> dict:
     if n < 2:
         raise LibraryError(f"clustering needs at least 2 faces; the library has {n}")
     scores = {}
+    distinct = len(np.unique(x, axis=0))
     if k in (None, "auto"):
-        ks = [c for c in AUTO_K_RANGE if c <= n - 1]
-        if not ks:
+        ks = [c for c in AUTO_K_RANGE if c <= min(n - 1, distinct)]
+        if n < 3:
             raise LibraryError(f"choosing k automatically needs at least 3 faces; the library has {n}")
+        if not ks:
+            raise LibraryError("all faces have the same attribute probabilities; there is nothing to cluster")
         fits = {c: _kmeans(x, c, seed) for c in ks}
         scores = {c: _silhouette(x, fits[c].labels_, seed) for c in ks}
         k = max(ks, key=lambda c: (scores[c], -c))
@@ -60,6 +63,9 @@ def fit(x: np.ndarray, k="auto", seed: int = 0) -> dict:
         k = parse_k(k)
         if k > n:
             raise LibraryError(f"k={k} clusters need at least {k} faces; the library has {n}")
+        if k > distinct:
+            raise LibraryError(f"the faces have only {distinct} different attribute vectors; "
+                               f"choose k <= {distinct}")
         km = _kmeans(x, k, seed)
     labels = km.labels_
     distances = np.linalg.norm(x - km.cluster_centers_[labels], axis=1)

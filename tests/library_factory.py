@@ -4,7 +4,7 @@ clusters/selection/export tests run without a scan or a model."""
 from __future__ import annotations
 
 import io
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -54,7 +54,7 @@ def make_library(db_path: Path, photos: list[dict], photo_dir: Path | None = Non
             photo = Photo(path=str(path), folder=str(folder), status="ok",
                           size=stat.st_size if stat else None, mtime_ns=stat.st_mtime_ns if stat else None,
                           width=spec.get("width", 160), height=spec.get("height", 120),
-                          captured_at=spec.get("captured_at", datetime(2024, 1, 1, 12, 0, n)),
+                          captured_at=spec.get("captured_at", datetime(2024, 1, 1, 12) + timedelta(seconds=n)),
                           burst_id=spec.get("burst_id"), n_faces=len(spec.get("faces", [])))
             session.add(photo)
             session.flush()

@@ -122,6 +122,12 @@ def test_too_few_faces_give_clear_messages(tmp_path):
         clusters.run_clustering(engine, attributes=["Smiling", "Happy"], k=2)
     with pytest.raises(LibraryError, match="no clustering run yet"):
         clusters.load_run(engine)
+    engine, _, _ = make_library(tmp_path / "same.db", [{"name": f"{i}.jpg", "faces": [{}]} for i in range(4)])
+    with pytest.raises(LibraryError, match="only 1 different attribute vectors; choose k <= 1"):
+        clusters.run_clustering(engine, k=3)
+    with pytest.raises(LibraryError, match="nothing to cluster"):
+        clusters.run_clustering(engine, k="auto")
+    assert clusters.run_clustering(engine, k=1)["clusters"][0]["size"] == 4
 
 
 def test_eigenfaces_recover_planted_component():
