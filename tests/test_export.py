@@ -184,7 +184,7 @@ def test_every_command_leaves_photos_untouched(library, capsys):
     code, out, _ = _run(capsys, "choose-best", groups[0]["key"], str(ids[1]), "--db", db, "--json")
     assert code == 0 and json.loads(out)["photo_id"] == ids[1]
     code, out, _ = _run(capsys, "best-smiling", "--db", db, "--no-visual-split", "--json")
-    assert json.loads(out)[0]["best"]["photo_id"] == ids[1]
+    assert json.loads(out)["groups"][0]["best"]["photo_id"] == ids[1] and json.loads(out)["copied"] is None
     for fmt in ("csv", "json", "xmp"):
         code, out, _ = _run(capsys, "export", "--format", fmt, "--db", db, "--json")
         assert code == 0 and json.loads(out)["photos"] == 4

@@ -96,8 +96,7 @@ def _best_smiling(args) -> int:
         lines.append(f"  best: {g['best']['path']}")
         lines += [f"    - {r}" for r in g["reasons"]]
     lines.append(f"{len(groups)} bursts" + (f"; best photos copied to {args.out}" if copies else ""))
-    result = {"groups": groups, "copied": copies} if copies is not None else groups
-    emit(result, args.json, "\n".join(lines))
+    emit({"groups": groups, "copied": copies}, args.json, "\n".join(lines))
     return 0
 
 
