@@ -79,7 +79,7 @@ def to_celeba(image: Image.Image | np.ndarray, landmarks) -> np.ndarray:
 def pipeline_frame(rgb_image: np.ndarray, detector=None) -> np.ndarray | None:
     """The photo pipeline on one image: detect (scan defaults), take the largest face and
     return its aligned frame, or None when no face is found."""
-    found = faces.detect(rgb_image, detector=detector, min_face=faces.MTCNN_MIN_FACE)
+    found = faces.detect(rgb_image, detector=detector)
     return to_celeba(rgb_image, found[0].landmarks) if found else None
 
 

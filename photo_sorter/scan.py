@@ -36,7 +36,7 @@ class ScanError(ValueError):
 
 @dataclass
 class ScanOptions:
-    min_face: int = 40         # smallest face kept, in full-resolution pixels
+    min_face: int | None = None  # smallest face kept (full-res pixels); None: what detect_size resolves
     detect_size: int = 1024    # long side of the copy MTCNN sees (see faces.detection_side)
     confidence: float = 0.9    # MTCNN final-stage threshold
     commit_every: int = 16     # photos per transaction

@@ -37,7 +37,7 @@ def main() -> int:
         return 2
     points = []
     for path in images:
-        found = faces.detect(Image.open(path), min_face=faces.MTCNN_MIN_FACE, confidence=0.9)
+        found = faces.detect(Image.open(path), confidence=0.9)
         if found:
             points.append(found[0].landmarks)
     points = np.asarray(points)

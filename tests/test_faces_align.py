@@ -64,6 +64,7 @@ def test_detection_side_rule():
     assert faces.detection_side(4000, 3000, 1024, 40) == 2000    # 40 px faces need 20 px there
     assert faces.detection_side(4000, 3000, 1024, 200) == 1024   # big faces: the cap applies
     assert faces.detection_side(600, 400, 1024, 10) == 600       # never upscaled
+    assert faces.detection_side(4000, 3000, 1024) == 1024        # default: the cap
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +96,7 @@ def round_trip(frame: np.ndarray) -> tuple[float, float]:
     and centre under the re-alignment, in pixels; correlation of the central face region)."""
     again = align.pipeline_frame(frame)
     assert again is not None and again.shape == frame.shape
-    landmarks = faces.detect(frame, min_face=faces.MTCNN_MIN_FACE)[0].landmarks
+    landmarks = faces.detect(frame)[0].landmarks
     assert np.array_equal(again, align.to_celeba(frame, landmarks))
     m = align.similarity(landmarks, align.template())
     points = np.array([[0, 0], [FRAME_WIDTH, 0], [0, FRAME_HEIGHT], [FRAME_WIDTH, FRAME_HEIGHT],

@@ -11,7 +11,9 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("scan", help="scan folders into the library (incremental)")
     p.add_argument("paths", nargs="+", metavar="PATH", help="folders or files to scan")
     add_db_options(p)
-    p.add_argument("--min-face", type=int, default=40, help="smallest face in pixels (default 40)")
+    p.add_argument("--min-face", type=int,
+                   help="smallest face in pixels (default: what --detect-size resolves, 20 px there); "
+                   "smaller values enlarge the detection copy and slow the scan")
     p.add_argument("--detect-size", type=int, default=1024,
                    help="long side of the copy MTCNN searches (default 1024)")
     p.add_argument("--confidence", type=float, default=0.9, help="MTCNN threshold (default 0.9)")
@@ -94,7 +96,7 @@ def _run(label: str, job) -> dict:
 def _scan(args) -> int:
     from photo_sorter import scan
 
-    if args.min_face < 1 or args.detect_size < 64 or not 0 < args.confidence <= 1:
+    if (args.min_face is not None and args.min_face < 1) or args.detect_size < 64 or not 0 < args.confidence <= 1:
         raise UserError("--min-face must be >= 1, --detect-size >= 64, --confidence in (0, 1]")
     options = scan.ScanOptions(min_face=args.min_face, detect_size=args.detect_size,
                                confidence=args.confidence)
