@@ -202,3 +202,24 @@ def test_attribute_filter_panel_expression_and_saved_filters(crafted_window, qtb
     assert win.settings.saved_filters == {"no glasses": "not Eyeglasses"}
     panel.clear()
     assert win.source == ("all", None) and win.grid_model.rowCount() == 12
+
+
+def test_preferences_store_settings_and_own_thresholds_reach_bars_and_filter(crafted_window, qtbot):
+    from photo_sorter.gui.preferences import PreferencesDialog
+
+    win = crafted_window
+    calibrated = listings.active_model(win.engine)["thresholds"]
+    dialog = PreferencesDialog(win.settings, calibrated, win)
+    qtbot.addWidget(dialog)
+    dialog.detect.setValue(1536)
+    dialog.spins["Smiling"].setValue(0.75)
+    shot(dialog, "preferences")
+    dialog.accept()
+    assert win.settings.detection_size == 1536
+    assert win.settings.threshold_overrides == {"Smiling": 0.75}
+    win.grid.setCurrentIndex(win.grid_model.index(0))  # s0: Smiling 0.60
+    assert ("Smiling", pytest.approx(0.6), 0.75) in win.face_panel.bars.rows
+    win.filter_panel.set_choice("Smiling", "yes")
+    assert win.filter_panel.expression.text() == "Smiling >= 0.75"
+    qtbot.waitUntil(lambda: sorted(Path(r["path"]).name for r in win.grid_model.rows)
+                    == ["s3.jpg", "s4.jpg", "s5.jpg"], timeout=20000)

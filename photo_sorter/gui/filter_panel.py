@@ -17,15 +17,21 @@ MAX_RESULTS = 5000
 CALIBRATED = 50  # slider position meaning "use each attribute's calibrated threshold"
 
 
-def build_expression(choices: dict[str, str], min_confidence: float | None) -> str:
-    """The query-language text for the panel's choices: 'Smiling and not Wearing_Hat', or with a
-    minimum confidence c, 'Smiling >= 0.8 and Wearing_Hat <= 0.2'."""
+def build_expression(choices: dict[str, str], min_confidence: float | None,
+                     thresholds: dict[str, float] | None = None) -> str:
+    """The query-language text for the panel's choices: 'Smiling and not Wearing_Hat' (the
+    model's calibrated thresholds), 'Smiling >= 0.8 and Wearing_Hat <= 0.2' with a minimum
+    confidence, and the user's own threshold t for an attribute as 'X >= t' / 'X < t'."""
     terms = []
     for name, state in choices.items():
-        if state == "yes":
-            terms.append(name if min_confidence is None else f"{name} >= {min_confidence:.2f}")
-        elif state == "no":
-            terms.append(f"not {name}" if min_confidence is None else f"{name} <= {1 - min_confidence:.2f}")
+        own = (thresholds or {}).get(name)
+        if min_confidence is not None:
+            term = f"{name} >= {min_confidence:.2f}" if state == "yes" else f"{name} <= {1 - min_confidence:.2f}"
+        elif own is not None:
+            term = f"{name} >= {own:.2f}" if state == "yes" else f"{name} < {own:.2f}"
+        else:
+            term = name if state == "yes" else f"not {name}"
+        terms.append(term)
     return " and ".join(terms)
 
 
@@ -150,7 +156,8 @@ class FilterPanel(QWidget):
             self._choices_changed()
 
     def _choices_changed(self) -> None:
-        self.expression.setText(build_expression(self.choices(), self.min_confidence()))
+        self.expression.setText(build_expression(self.choices(), self.min_confidence(),
+                                                 self.settings.threshold_overrides))
         self._debounce.start()
 
     def _reset_choices(self) -> None:

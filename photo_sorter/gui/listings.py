@@ -55,7 +55,7 @@ def active_model(engine: Engine) -> dict | None:
     with Session(engine) as s:
         m = s.scalars(select(ModelVersion).where(ModelVersion.active)).first()
         return None if m is None else {"id": m.id, "name": m.name, "attributes": list(m.attributes),
-                                       "thresholds": dict(m.thresholds)}
+                                       "thresholds": dict(m.thresholds), "card": dict(m.card)}
 
 
 def photo_detail(engine: Engine, photo_id: int) -> dict | None:

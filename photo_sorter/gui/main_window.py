@@ -25,6 +25,8 @@ from photo_sorter.gui.photo_grid import PhotoGrid, PhotoGridModel, PhotoIdRole
 from photo_sorter.gui.photo_view import FacePanel, PhotoView
 from photo_sorter.gui.tasks import ModelProvider, Task, left_text
 from photo_sorter.gui.thumbnails import ThumbnailCache, ThumbnailLoader
+from photo_sorter.gui.wizard import RetrainWizard
+from photo_sorter.store.db import user_data_dir
 
 log = logging.getLogger(__name__)
 
@@ -200,11 +202,14 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "Add the &sample library", self.add_sample_library)
         self._action(file_menu, "&Rescan library", lambda: self.start_scan(self.settings.folders), "F5")
         file_menu.addSeparator()
+        self._action(file_menu, "&Preferences…", self.open_preferences, QKeySequence.StandardKey.Preferences)
         self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         view_menu = self.menuBar().addMenu("&View")
         for dock in (self.library_dock, self.filter_dock, self.problems_dock):
             view_menu.addAction(dock.toggleViewAction())
-        self.tools_menu = self.menuBar().addMenu("&Tools")
+        tools = self.menuBar().addMenu("&Tools")
+        self._action(tools, "&Retrain the attribute model…", self.open_wizard)
+        self._action(tools, "Re-run attribute &prediction on the library", lambda: self.start_repredict())
 
     def _restore_layout(self) -> None:
         geometry = self.settings.q.value("window/geometry")
@@ -263,12 +268,8 @@ class MainWindow(QMainWindow):
     # --- scanning ----------------------------------------------------------------------------------
     def start_scan(self, folders: list[str]) -> bool:
         """Scan folders in the background; returns False when a scan is already running."""
-        if self.scan_task is not None:
-            self.statusBar().showMessage("A scan is already running.", 5000)
-            return False
         if not folders:
             return False
-        self.start_background()
         roots = list(folders)
         engine, provider = self.engine, self.model_provider
         detect_size = self.settings.detection_size
@@ -283,10 +284,42 @@ class MainWindow(QMainWindow):
             return scan.scan(engine, roots, model=model, options=scan.ScanOptions(detect_size=detect_size),
                              progress=progress, cancel=cancel)
 
+        def done(summary: dict) -> str:
+            return (f"Scan {'cancelled' if summary['cancelled'] else 'finished'}: "
+                    f"{summary['photos_new']} new, {summary['photos_changed']} changed, "
+                    f"{summary['photos_unchanged']} unchanged photos, {summary['faces']} faces, "
+                    f"{summary['errors']} unreadable ({summary['seconds']:.0f} s)")
+
+        return self._start_library_task(work, done, roots, "Scan")
+
+    def start_repredict(self, model_path: str | None = None) -> bool:
+        """Predict every face with the given model (default: the active one), keeping the earlier
+        predictions; the model becomes the library's active model."""
+        engine = self.engine
+
+        def work(progress, cancel):
+            from photo_sorter import scan
+            from photo_sorter.model import AttributeModel
+
+            model = AttributeModel.load(model_path) if model_path else None
+            return scan.repredict(engine, model, progress=progress, cancel=cancel)
+
+        def done(result: dict) -> str:
+            return (f"Attribute prediction finished: {result['faces']} faces of {result['photos']} "
+                    f"photos ({result['errors']} unreadable, {result['seconds']:.0f} s)")
+
+        return self._start_library_task(work, done, [], "Prediction")
+
+    def _start_library_task(self, work, describe, roots: list[str], what: str) -> bool:
+        """Run one library-writing task (scan or prediction) with the status-bar progress."""
+        if self.scan_task is not None:
+            self.statusBar().showMessage("A scan is already running.", 5000)
+            return False
+        self.start_background()
         task = Task(work, self)
         task.progressed.connect(self._scan_progressed)
-        task.succeeded.connect(self._scan_finished)
-        task.failed.connect(self._scan_failed)
+        task.succeeded.connect(lambda result: self._scan_finished(result, describe(result)))
+        task.failed.connect(lambda message: self._scan_failed(what, message))
         task.finished.connect(self._scan_ended)
         self.scan_task = task
         self.scanning = set(roots)
@@ -309,16 +342,13 @@ class MainWindow(QMainWindow):
         if self.scan_task is not None and not self.scan_task.cancelled:
             self.scan_progress.update_progress(report)
 
-    def _scan_finished(self, summary: dict) -> None:
+    def _scan_finished(self, summary: dict, message: str) -> None:
         self.last_scan_summary = summary
-        self.statusBar().showMessage(
-            f"Scan {'cancelled' if summary['cancelled'] else 'finished'}: {summary['photos_new']} new, "
-            f"{summary['photos_changed']} changed, {summary['photos_unchanged']} unchanged photos, "
-            f"{summary['faces']} faces, {summary['errors']} unreadable ({summary['seconds']:.0f} s)", 20000)
+        self.statusBar().showMessage(message, 20000)
 
-    def _scan_failed(self, message: str) -> None:
+    def _scan_failed(self, what: str, message: str) -> None:
         self.last_scan_summary = {"status": "failed", "error": message}
-        self.statusBar().showMessage(f"Scan failed: {message}", 15000)
+        self.statusBar().showMessage(f"{what} failed: {message}", 15000)
 
     def _scan_ended(self) -> None:
         self.scan_task = None
@@ -393,6 +423,28 @@ class MainWindow(QMainWindow):
         thresholds = dict(self.current_detail["thresholds"]) if face else {}
         thresholds.update(self.settings.threshold_overrides)
         self.face_panel.show_face(face, thresholds)
+
+    def open_preferences(self) -> None:
+        from photo_sorter.gui.preferences import PreferencesDialog
+
+        active = listings.active_model(self.engine)
+        dialog = PreferencesDialog(self.settings, active["thresholds"] if active else {}, self)
+        if dialog.exec():
+            self._face_chosen(self.photo_view.selected_face())
+
+    # --- retraining ----------------------------------------------------------------------------------
+    def open_wizard(self) -> RetrainWizard:
+        """The retraining wizard, compared against the library's active model (or the bundled one)."""
+        from photo_sorter.model import BUNDLED_MODEL, ModelError, read_card
+
+        active = listings.active_model(self.engine)
+        try:
+            card = active["card"] if active else read_card(BUNDLED_MODEL)
+        except ModelError:
+            card = None
+        self.wizard = RetrainWizard(user_data_dir() / "training", card, parent=self)
+        self.wizard.show()
+        return self.wizard
 
     # --- closing ---------------------------------------------------------------------------------
     def closeEvent(self, event) -> None:

@@ -54,8 +54,11 @@ class PhotoView(QWidget):
     def select_face(self, index: int | None) -> None:
         self.selected = index
         self.update()
+        self.faceSelected.emit(self.selected_face())
+
+    def selected_face(self) -> dict | None:
         faces = self.detail["faces"] if self.detail else []
-        self.faceSelected.emit(faces[index] if index is not None and index < len(faces) else None)
+        return faces[self.selected] if self.selected is not None and self.selected < len(faces) else None
 
     def _geometry(self) -> tuple[QRectF, float]:
         """Target rect of the image and the scale from photo pixels to widget pixels."""

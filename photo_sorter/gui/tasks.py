@@ -50,7 +50,9 @@ class Task(QThread):
         try:
             result = self.fn(progress=self._progress, cancel=self.cancel_event)
         except Exception as exc:  # noqa: BLE001 - every failure becomes one readable line
-            log.exception("background task failed")
+            # The core raises ValueError subclasses for the user's mistakes; anything else is a bug.
+            log.log(logging.INFO if isinstance(exc, ValueError) else logging.ERROR,
+                    "background task failed: %s", exc, exc_info=not isinstance(exc, ValueError))
             self.failed.emit(one_line(exc))
         else:
             self.succeeded.emit(result)

@@ -376,6 +376,7 @@ class TrainPage(QWizardPage):
     def _ended(self) -> None:
         self.task = None
         self.cancel_button.setEnabled(False)
+        self.completeChanged.emit()
 
     def isComplete(self) -> bool:
         return self.card is not None and self.task is None
@@ -439,3 +440,31 @@ class ResultsPage(QWizardPage):
             "the more common value. "
             + (f"<b>{n_worse}</b> attribute(s) highlighted where the installed model is better."
                if installed else "No installed model with validation figures to compare with."))
+
+
+class RetrainWizard(QWizard):
+    """Retrain the attribute model on CelebA. `installed_card` is the active model's card (for the
+    comparison column); `training_dir` receives the new model and its resumable work folder."""
+
+    def __init__(self, training_dir: Path, installed_card: dict | None = None,
+                 tflite_path: Path | None = None, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("Retrain the attribute model")
+        self.setWizardStyle(QWizard.WizardStyle.ClassicStyle)
+        self.resize(860, 640)
+        self.page_folder = FolderPage()
+        self.page_attributes = AttributesPage()
+        self.page_settings = SettingsPage(Path(training_dir), tflite_path)
+        self.page_train = TrainPage()
+        self.page_results = ResultsPage(installed_card)
+        for page in (self.page_folder, self.page_attributes, self.page_settings, self.page_train,
+                     self.page_results):
+            self.addPage(page)
+
+    def done(self, result: int) -> None:
+        """Closing the wizard stops training at the next batch (Resume works next time)."""
+        for task in (self.page_train.task, self.page_folder.task):
+            if task is not None:
+                task.cancel()
+                task.wait()
+        super().done(result)
