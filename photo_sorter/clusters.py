@@ -14,6 +14,7 @@ import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 from sqlalchemy import select
+from threadpoolctl import threadpool_limits
 
 from photo_sorter import eigenfaces
 from photo_sorter.attributes import CLUSTER_ATTRIBUTES, label, validate
@@ -75,7 +76,10 @@ def fit(x: np.ndarray, k="auto", seed: int = 0) -> dict:
 
 
 def _kmeans(x: np.ndarray, k: int, seed: int) -> KMeans:
-    return KMeans(n_clusters=k, n_init=10, random_state=seed).fit(x)
+    """One OpenMP thread: on ~10-dimensional vectors threads save nothing, and on a busy CPU
+    their spin-waits made a fit 50-100x slower (26 s instead of 0.2 s for 3,000 faces)."""
+    with threadpool_limits(limits=1, user_api="openmp"):
+        return KMeans(n_clusters=k, n_init=10, random_state=seed).fit(x)
 
 
 def _silhouette(x: np.ndarray, labels: np.ndarray, seed: int) -> float | None:
