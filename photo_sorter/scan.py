@@ -84,7 +84,11 @@ def discover(roots: Iterable[Path]) -> Iterator[Path]:
             yield root
             continue
         for folder, dirs, files in os.walk(root, followlinks=True):
-            st = os.stat(folder)
+            try:
+                st = os.stat(folder)
+            except OSError:  # vanished while walking
+                dirs[:] = []
+                continue
             if (st.st_dev, st.st_ino) in visited:
                 dirs[:] = []
                 continue
