@@ -125,8 +125,9 @@ def export(engine, fmt: str, out: str | Path | None = None, where: str | None = 
         by_photo.setdefault(f["photo_id"], []).append(f)
     summary = {"format": fmt, "photos": len(photos), "faces": len(faces), "model_id": model.id}
     if fmt == "xmp":
-        written = write_sidecars(photos, by_photo, out, sidecar_name)
-        summary.update(sidecars=len(written), out=str(out) if out else None, files=written)
+        written, errors = write_sidecars(photos, by_photo, out, sidecar_name)
+        summary.update(sidecars=len(written), out=str(out) if out else None, files=written,
+                       errors=errors)
         return summary
     text = _csv_text(photos, by_photo, model.attributes) if fmt == "csv" else _json_text(photos, by_photo)
     if out is None:
@@ -247,18 +248,25 @@ def sidecar_path(photo_path: str | Path, out_dir: str | Path | None, root: str |
     return Path(out_dir) / rel / name
 
 
-def write_sidecars(photos: list[dict], by_photo: dict, out_dir, sidecar_name: str) -> list[str]:
-    """One sidecar per photo with faces; returns the paths written."""
+def write_sidecars(photos: list[dict], by_photo: dict, out_dir, sidecar_name: str) -> tuple[list, list]:
+    """One sidecar per photo with faces. A sidecar that cannot be merged or written is skipped
+    (left as it was) and reported, the others are still written. Returns (paths, errors)."""
     with_faces = [ph for ph in photos if by_photo.get(ph["photo_id"])]
     root = os.path.commonpath([str(Path(ph["path"]).parent) for ph in with_faces]) if with_faces else None
-    written = []
+    written, errors = [], []
     for ph in with_faces:
         path = sidecar_path(ph["path"], out_dir, root, sidecar_name)
-        if os.path.realpath(path) == os.path.realpath(ph["path"]):
-            raise LibraryError(f"sidecar path {path} would overwrite the photo itself")
-        merge_sidecar(path, by_photo[ph["photo_id"]], (ph["width"], ph["height"]))
-        written.append(str(path))
-    return written
+        try:
+            if os.path.realpath(path) == os.path.realpath(ph["path"]):
+                raise LibraryError(f"sidecar path {path} would overwrite the photo itself")
+            merge_sidecar(path, by_photo[ph["photo_id"]], (ph["width"], ph["height"]))
+        except LibraryError as exc:
+            errors.append(str(exc))
+        except OSError as exc:
+            errors.append(f"cannot write {path}: {exc.strerror or exc}")
+        else:
+            written.append(str(path))
+    return written, errors
 
 
 def merge_sidecar(path: Path, faces: list[dict], size: tuple) -> None:

@@ -121,8 +121,9 @@ def _export(args) -> int:
         sys.stdout.write(result["text"])
         return 0
     if args.format == "xmp":
-        text = f"{result['sidecars']} sidecars written for {result['photos']} photos"
+        text = "\n".join([f"{result['sidecars']} sidecars written for {result['photos']} photos",
+                          *(f"skipped: {e}" for e in result["errors"])])
     else:
         text = f"{result['photos']} photos, {result['faces']} faces written to {result.get('out')}"
     emit(result, args.json, text)
-    return 0
+    return 1 if result.get("errors") else 0
