@@ -134,7 +134,7 @@ def export(engine, fmt: str, out: str | Path | None = None, where: str | None = 
         summary["text"] = text
     else:
         out = Path(out)
-        _refuse_photo_path(out, photos)
+        _refuse_photo_path(engine, out)
         _atomic_write(out, text.encode("utf-8"))
         summary["out"] = str(out)
     return summary
@@ -208,10 +208,11 @@ def _atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
-def _refuse_photo_path(path: Path, photos: list[dict]) -> None:
-    """Never let an export target be one of the user's photos."""
-    target = os.path.realpath(path)
-    if any(os.path.realpath(ph["path"]) == target for ph in photos):
+def _refuse_photo_path(engine, path: Path) -> None:
+    """Never let an export target be one of the library's photos."""
+    with session_factory(engine)() as session:
+        hit = session.scalar(select(Photo.id).where(Photo.path.in_([str(path), os.path.realpath(path)])))
+    if hit is not None:
         raise LibraryError(f"{path} is one of the library's photos; choose another output path")
 
 
