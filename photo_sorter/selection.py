@@ -157,12 +157,13 @@ def rank_photos(candidates: list[dict], smile_threshold: float = 0.5) -> list[di
                        "blurry": None if f.get("blurry") is None else round(f["blurry"], 4),
                        "score": round(s, 4)} for f, s in zip(faces, scores)],
         })
-    ranked.sort(key=lambda r: (-r["n_smiling"] / r["n_faces"], -r["score"], -r["min_face_score"],
-                               r["captured_at"] is None, r["captured_at"] or 0, r["path"]))
+    ranked.sort(key=lambda r: (tuple(-v for v in _rank_key(r)), r["captured_at"] is None,
+                               r["captured_at"] or datetime.min, r["path"]))
     return ranked
 
 
 def _rank_key(r: dict) -> tuple:
+    """What decides between photos (higher is better); equal keys are a tie."""
     return (r["n_smiling"] / r["n_faces"], round(r["score"], 6), round(r["min_face_score"], 6))
 
 
