@@ -125,3 +125,29 @@ class AttributeModel:
         """Boolean decisions with the calibrated per-attribute thresholds."""
         t = np.array([self.thresholds[a] for a in self.attributes], np.float32)
         return probabilities >= t
+
+
+def export_model(model: AttributeModel, fmt: str, out: Path) -> Path:
+    """Export for mobile/web: 'tflite' (float32, input uint8 [N, 218, 178, 3]) or 'savedmodel'.
+    The card is copied beside the export so thresholds and attribute order travel with it."""
+    import tensorflow as tf
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    spec = tf.TensorSpec([None, FRAME_HEIGHT, FRAME_WIDTH, 3], tf.uint8, name="frame")
+    serve = tf.function(lambda frame: model.keras_model(frame, training=False), input_signature=[spec])
+    if fmt == "savedmodel":
+        module = tf.Module()
+        module.serve = serve
+        module.variables_ = model.keras_model.variables
+        tf.saved_model.save(module, str(out), signatures={"serving_default": serve})
+        card_out = out / "card.json"
+    elif fmt == "tflite":
+        converter = tf.lite.TFLiteConverter.from_concrete_functions(
+            [serve.get_concrete_function()], model.keras_model)
+        out.write_bytes(converter.convert())
+        card_out = out.with_suffix(".json")
+    else:
+        raise ValueError(f"unknown export format {fmt!r}; use tflite or savedmodel")
+    card_out.write_text(json.dumps(model.card, indent=2))
+    return out

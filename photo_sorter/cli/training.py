@@ -1,0 +1,109 @@
+"""Headless commands of the model side: train, evaluate, export-model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from photo_sorter.cli import UserError, emit
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("train", help="train an attribute model on a CelebA folder")
+    p.add_argument("--celeba", required=True, help="CelebA folder (official or Kaggle layout)")
+    p.add_argument("--attributes", nargs="+", help="attributes to learn (default: all but --drop)")
+    p.add_argument("--drop", nargs="+", default=["Attractive"], help="attributes to leave out (default: Attractive)")
+    p.add_argument("--image-size", type=int, default=96)
+    p.add_argument("--alpha", type=float, default=1.0)
+    p.add_argument("--init", default="none", help="none | imagenet | tflite:PATH")
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--loss", default="bce", choices=["bce", "weighted_bce", "focal", "cosine"])
+    p.add_argument("--optimizer", default="adam", choices=["adam", "adadelta"])
+    p.add_argument("--learning-rate", type=float, default=1e-3)
+    p.add_argument("--augment", default="article", choices=["article", "light", "none"])
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--max-images", type=int, help="use at most this many training images")
+    p.add_argument("--plots", help="folder for PNG plots (curves, frequencies, accuracy vs references)")
+    p.add_argument("--out", required=True, help="MODEL.keras (the card is written beside it)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_train)
+
+    p = subparsers.add_parser("evaluate", help="per-attribute accuracy of a model on CelebA")
+    p.add_argument("--celeba", required=True)
+    p.add_argument("--partition", default="val", choices=["train", "val", "test", "all"])
+    p.add_argument("--model", help="MODEL.keras (default: the bundled model)")
+    p.add_argument("--pipeline", action="store_true",
+                   help="run each image through the photo pipeline (detect, align) instead of the frame")
+    p.add_argument("--limit", type=int, help="evaluate at most this many images")
+    p.add_argument("--json", dest="json_out", help="write the result JSON here")
+    p.add_argument("--plots", help="folder for PNG plots")
+    p.set_defaults(func=_evaluate)
+
+    p = subparsers.add_parser("export-model", help="export the attribute model for mobile or web")
+    p.add_argument("--format", required=True, choices=["tflite", "savedmodel"])
+    p.add_argument("--model", help="MODEL.keras (default: the bundled model)")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_export)
+
+
+def _train(args) -> int:
+    from photo_sorter import celeba, evaluation
+    from photo_sorter.training import TrainConfig, TrainingError, train
+
+    config = TrainConfig(
+        celeba=args.celeba, out=args.out, attributes=args.attributes, drop=args.drop or [],
+        image_size=args.image_size, alpha=args.alpha, init=args.init, epochs=args.epochs,
+        batch_size=args.batch_size, loss=args.loss, optimizer=args.optimizer,
+        learning_rate=args.learning_rate, augment=args.augment, seed=args.seed,
+        max_images=args.max_images)
+    try:
+        card = train(config)
+    except (celeba.CelebAError, TrainingError, FileNotFoundError) as exc:
+        raise UserError(str(exc)) from None
+    report = card["metrics"]["validation"]
+    if args.plots:
+        data = celeba.load(args.celeba).select(config.attributes, config.drop)
+        evaluation.plot_all(Path(args.plots), report, data.partition("train").frequencies(),
+                            Path(args.out + ".work") / "log.csv")
+    summary = {"model": args.out, "mean_accuracy": report["mean_accuracy"],
+               "mean_balanced_accuracy": report["mean_balanced_accuracy"],
+               "seconds": card["training"]["seconds"]}
+    emit(summary, args.json, evaluation.markdown_table(evaluation.comparison_rows(report))
+         + f"\nsaved {args.out}")
+    return 0
+
+
+def _evaluate(args) -> int:
+    from photo_sorter import celeba, evaluation
+    from photo_sorter.model import AttributeModel, ModelError
+
+    try:
+        model = AttributeModel.load(args.model)
+        data = celeba.load(args.celeba).partition(args.partition)
+        data = data.select([a for a in model.attributes if a in data.attributes])
+    except (celeba.CelebAError, ModelError) as exc:
+        raise UserError(str(exc)) from None
+    if args.limit:
+        data = data.subset(slice(0, args.limit))
+    if not len(data.names):
+        raise UserError(f"{args.celeba}: no images of the {args.partition} partition are present")
+    result = evaluation.evaluate_model(model, data, pipeline=args.pipeline)
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(result, indent=2))
+    if args.plots:
+        evaluation.plot_all(Path(args.plots), result, data.frequencies())
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def _export(args) -> int:
+    from photo_sorter.model import AttributeModel, ModelError, export_model
+
+    try:
+        model = AttributeModel.load(args.model)
+    except ModelError as exc:
+        raise UserError(str(exc)) from None
+    path = export_model(model, args.format, Path(args.out))
+    print(json.dumps({"format": args.format, "out": str(path)}))
+    return 0
