@@ -174,10 +174,11 @@ def test_every_command_leaves_photos_untouched(library, capsys):
     engine, ids, tmp = library
     db = str(tmp / "lib.db")
     before = _digests(tmp / "photos")
-    code, out, _ = _run(capsys, "cluster", "--db", db, "--k", "2", "--out", str(tmp / "sheets"), "--json")
+    code, out, _ = _run(capsys, "cluster", "--db", db, "--k", "2", "--json")  # sheets beside the db
     result = json.loads(out)
     assert code == 0 and result["k"] == 2 and sum(c["size"] for c in result["clusters"]) == 5
-    assert all(Path(c["sheet"]).is_file() for c in result["clusters"])
+    assert all(Path(c["sheet"]).parent == tmp / "lib_sheets" and Path(c["sheet"]).is_file()
+               for c in result["clusters"])
     code, out, _ = _run(capsys, "best-smiling", "--db", db, "--json", "--out", str(tmp / "best"))
     groups = json.loads(out)["groups"]
     assert code == 0 and len(groups) == 1 and groups[0]["best"]["path"].endswith("pair.jpg")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from photo_sorter.cli import UserError, add_db_options, emit
 
@@ -14,7 +15,7 @@ def register(subparsers) -> None:
     p.add_argument("--attributes", help="comma-separated attributes (default: the article's ten)")
     p.add_argument("--k", default="auto", help="number of clusters or 'auto' (silhouette over 2..10)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", help="folder for the PNG sheets (default: cluster_sheets in the user data dir)")
+    p.add_argument("--out", help="folder for the PNG sheets (default: beside the database file)")
     add_db_options(p)
     p.set_defaults(func=_cluster)
 
@@ -67,11 +68,10 @@ def _call(fn, *args, **kwargs):
 
 def _cluster(args) -> int:
     from photo_sorter import clusters
-    from photo_sorter.store.db import user_data_dir
 
     attributes = [a.strip() for a in args.attributes.split(",") if a.strip()] if args.attributes else None
     k = _call(clusters.parse_k, args.k)
-    out = args.out or user_data_dir() / "cluster_sheets"
+    out = args.out or _sheets_dir(args.db)
     result = _call(clusters.run_clustering, _engine(args), attributes=attributes, k=k,
                    seed=args.seed, out_dir=out)
     shown = {key: result[key] for key in ("run_id", "k", "silhouette")}
@@ -81,6 +81,16 @@ def _cluster(args) -> int:
     lines += [f"  {c['size']:>6}  {c['name']}  {c['sheet'] or ''}" for c in result["clusters"]]
     emit(shown, args.json, "\n".join(lines))
     return 0
+
+
+def _sheets_dir(db: str | None) -> Path:
+    """`library_sheets/` beside `library.db`, so run numbers of two libraries never collide."""
+    from photo_sorter.store.db import default_db_path, user_data_dir
+
+    if db and "://" in db:
+        return user_data_dir() / "cluster_sheets"
+    path = Path(db).expanduser() if db else default_db_path()
+    return path.with_name(f"{path.stem}_sheets")
 
 
 def _best_smiling(args) -> int:
