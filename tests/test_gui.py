@@ -29,6 +29,7 @@ def shot(widget, name: str) -> Path:
 def make_settings(tmp_path: Path) -> Settings:
     q = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
     q.setValue("library/cache_dir", str(tmp_path / "cache"))
+    q.setValue("library/models_dir", str(tmp_path / "models"))
     settings = Settings(q)
     settings.db_path = str(tmp_path / "library.db")
     return settings

@@ -14,14 +14,21 @@ from test_gui import shot
 pytestmark = pytest.mark.slow
 
 
-def test_wizard_validates_the_folder_and_trains_to_the_results(qtbot, tmp_path):
-    from photo_sorter.gui.wizard import RetrainWizard
+def test_wizard_trains_to_the_results_and_installs(qtbot, tmp_path):
+    from sqlalchemy import func, select
+    from sqlalchemy.orm import Session
 
+    from photo_sorter.gui.main_window import MainWindow
+    from photo_sorter.store import ModelVersion, predictions_table
+    from test_gui import crafted_library, make_settings
+
+    engine, _ids, _faces = crafted_library(tmp_path)
+    window = MainWindow(make_settings(tmp_path), engine)
+    qtbot.addWidget(window)
     installed = {"metrics": {"validation": {"per_attribute": {
         "Smiling": {"accuracy": 1.0}, "Male": {"accuracy": 0.0}}}}}
-    wizard = RetrainWizard(tmp_path / "training", installed_card=installed)
-    qtbot.addWidget(wizard)
-    wizard.show()
+    wizard = window.open_wizard()
+    wizard.page_results.installed_card = installed
     folder = wizard.page_folder
     folder.path.setText(str(tmp_path / "nothing-here"))
     folder.check()
@@ -73,3 +80,16 @@ def test_wizard_validates_the_folder_and_trains_to_the_results(qtbot, tmp_path):
     assert table.item(1, 0).background().style() == Qt.BrushStyle.NoBrush  # Male: not worse than 0 %
     assert table.item(smiling_row, 4).text() not in ("", "–")  # LNet+ANet reference present
     shot(wizard, "wizard_results")
+
+    wizard.next()
+    assert "active model" in wizard.page_install.info.text()
+    wizard.page_install.repredict.setChecked(False)
+    with qtbot.waitSignal(wizard.install, timeout=5000) as signal:
+        wizard.accept()
+    assert signal.args == [train.config.out, False]
+    qtbot.waitUntil(lambda: window.scan_task is None, timeout=60000)
+    with Session(engine) as s:
+        active = s.scalars(select(ModelVersion).where(ModelVersion.active)).one()
+        assert active.path == train.config.out and active.attributes == ["Eyeglasses", "Male", "Smiling"]
+        assert s.scalar(select(func.count()).select_from(predictions_table)) == 12  # old ones kept
+    qtbot.waitUntil(lambda: Path(train.config.out).stem in window.model_label.text(), timeout=60000)

@@ -13,7 +13,7 @@ from pathlib import Path
 import platformdirs
 from PySide6.QtCore import QSettings
 
-from photo_sorter.store.db import APP_NAME, default_db_path
+from photo_sorter.store.db import APP_NAME, default_db_path, user_data_dir
 
 DEFAULT_DETECTION_SIZE = 1024
 
@@ -60,6 +60,11 @@ class Settings:
     @property
     def cache_dir(self) -> Path:
         return Path(str(self.q.value("library/cache_dir") or default_cache_dir()))
+
+    @property
+    def models_dir(self) -> Path:
+        """Where retrained models are saved (each beside the earlier ones, never overwritten)."""
+        return Path(str(self.q.value("library/models_dir") or user_data_dir() / "models"))
 
     @property
     def detection_size(self) -> int:

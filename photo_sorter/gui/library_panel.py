@@ -44,7 +44,7 @@ class LibraryPanel(QWidget):
         self.remove_button = QPushButton("Remove")
         self.remove_button.setToolTip("Remove the folder from the library (the files stay where they are)")
         self.rescan_button = QPushButton("Rescan")
-        self.add_button.clicked.connect(self._ask_folder)
+        self.add_button.clicked.connect(self.ask_folder)
         self.remove_button.clicked.connect(self._remove_current)
         self.rescan_button.clicked.connect(self._rescan_current)
         buttons = QHBoxLayout()
@@ -83,7 +83,7 @@ class LibraryPanel(QWidget):
         self.remove_button.setEnabled(has_folder)
         self.rescan_button.setEnabled(has_folder)
 
-    def _ask_folder(self) -> None:
+    def ask_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Add a folder to the library")
         if folder:
             self.addRequested.emit(folder)

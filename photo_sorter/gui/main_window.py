@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
-    QAbstractItemView, QDockWidget, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QMainWindow,
-    QMessageBox, QProgressBar, QPushButton, QSplitter, QStackedWidget, QTableWidget,
+    QAbstractItemView, QDockWidget, QHBoxLayout, QHeaderView, QLabel, QMainWindow,
+    QProgressBar, QPushButton, QSplitter, QStackedWidget, QTableWidget,
     QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget,
 )
 from sqlalchemy.engine import Engine
@@ -26,9 +25,6 @@ from photo_sorter.gui.photo_view import FacePanel, PhotoView
 from photo_sorter.gui.tasks import ModelProvider, Task, left_text
 from photo_sorter.gui.thumbnails import ThumbnailCache, ThumbnailLoader
 from photo_sorter.gui.wizard import RetrainWizard
-from photo_sorter.store.db import user_data_dir
-
-log = logging.getLogger(__name__)
 
 SAMPLE_LIBRARY = Path(__file__).resolve().parents[2] / "resources" / "sample_photos"
 LIVE_REFRESH_MS = 1000
@@ -115,7 +111,7 @@ class MainWindow(QMainWindow):
         self.face_panel = FacePanel()
         self.photo_view.faceSelected.connect(self._face_chosen)
 
-        self.empty = EmptyLibrary(self.add_sample_library, self.library_panel_add)
+        self.empty = EmptyLibrary(self.add_sample_library, lambda: self.library_panel.ask_folder())
         self.grid_stack = QStackedWidget()
         self.grid_stack.addWidget(self.grid)
         self.grid_stack.addWidget(self.empty)
@@ -198,7 +194,7 @@ class MainWindow(QMainWindow):
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
-        self._action(file_menu, "&Add folder…", self.library_panel_add, QKeySequence.StandardKey.Open)
+        self._action(file_menu, "&Add folder…", self.library_panel.ask_folder, QKeySequence.StandardKey.Open)
         self._action(file_menu, "Add the &sample library", self.add_sample_library)
         self._action(file_menu, "&Rescan library", lambda: self.start_scan(self.settings.folders), "F5")
         file_menu.addSeparator()
@@ -236,9 +232,6 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"No attribute model: {message}", 15000)
 
     # --- library folders ------------------------------------------------------------------------
-    def library_panel_add(self) -> None:
-        self.library_panel._ask_folder()
-
     def add_sample_library(self) -> None:
         self.add_folder(str(SAMPLE_LIBRARY))
 
@@ -292,17 +285,14 @@ class MainWindow(QMainWindow):
 
         return self._start_library_task(work, done, roots, "Scan")
 
-    def start_repredict(self, model_path: str | None = None) -> bool:
-        """Predict every face with the given model (default: the active one), keeping the earlier
-        predictions; the model becomes the library's active model."""
-        engine = self.engine
+    def start_repredict(self) -> bool:
+        """Predict every face the active model has not predicted yet (earlier predictions stay)."""
+        engine, provider = self.engine, self.model_provider
 
         def work(progress, cancel):
             from photo_sorter import scan
-            from photo_sorter.model import AttributeModel
 
-            model = AttributeModel.load(model_path) if model_path else None
-            return scan.repredict(engine, model, progress=progress, cancel=cancel)
+            return scan.repredict(engine, provider.future.result(), progress=progress, cancel=cancel)
 
         def done(result: dict) -> str:
             return (f"Attribute prediction finished: {result['faces']} faces of {result['photos']} "
@@ -442,9 +432,46 @@ class MainWindow(QMainWindow):
             card = active["card"] if active else read_card(BUNDLED_MODEL)
         except ModelError:
             card = None
-        self.wizard = RetrainWizard(user_data_dir() / "training", card, parent=self)
+        self.wizard = RetrainWizard(self.settings.models_dir, card, parent=self)
+        self.wizard.install.connect(self.install_model)
         self.wizard.show()
         return self.wizard
+
+    def install_model(self, model_path: str, repredict: bool) -> bool:
+        """Make a model the library's active one (earlier models and predictions stay), with or
+        without predicting every face again; the status bar then reloads it."""
+        engine = self.engine
+
+        def activate(progress, cancel):
+            from photo_sorter import scan
+            from photo_sorter.model import AttributeModel
+            from photo_sorter.store import session_factory
+
+            model = AttributeModel.load(model_path)
+            if repredict:
+                return scan.repredict(engine, model, progress=progress, cancel=cancel)
+            with session_factory(engine).begin() as session:
+                scan.register_model(session, model)
+            return {"faces": 0, "photos": 0, "errors": 0, "seconds": 0}
+
+        def done(result: dict) -> str:
+            return (f"Installed {Path(model_path).stem}"
+                    + (f"; predicted {result['faces']} faces of {result['photos']} photos" if repredict else
+                       "; use Tools > Re-run attribute prediction to predict the library with it"))
+
+        started = self._start_library_task(activate, done, [], "Install")
+        if started:
+            self.scan_task.succeeded.connect(self.reload_model)
+        return started
+
+    def reload_model(self) -> None:
+        """Load the (new) active model in the background; later scans use it."""
+        self.model_provider.wait()
+        self.model_provider = ModelProvider(self.engine, self)
+        self.model_provider.succeeded.connect(self._model_loaded)
+        self.model_provider.failed.connect(self._model_failed)
+        self.model_label.setText("Model: loading…")
+        self.model_provider.start()
 
     # --- closing ---------------------------------------------------------------------------------
     def closeEvent(self, event) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
+    QCheckBox, QComboBox, QDialog, QFileDialog, QFormLayout, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
     QListWidget, QListWidgetItem, QPlainTextEdit, QProgressBar, QPushButton, QSpinBox,
     QTableWidget, QTableWidgetItem, QVBoxLayout, QWizard, QWizardPage,
 )
@@ -185,9 +185,12 @@ class SettingsPage(QWizardPage):
         form.addRow("Training images:", self.max_images)
         form.addRow("Model name:", self.name)
         form.addRow(self.estimate)
-        self.name.textChanged.connect(lambda _t: self.completeChanged.emit())
+        self.name.textChanged.connect(lambda _t: (self.initializePage(), self.completeChanged.emit()))
 
     def initializePage(self) -> None:
+        if self.wizard() is None or self.wizard().page_folder.data is None:
+            return
+        self.estimate.setStyleSheet("")
         n = int((self.wizard().page_folder.data.partitions == 0).sum())
         self.estimate.setText(f"{n:,} training images. The time per epoch is measured during the "
                               "first epoch and shown with the remaining time.")
@@ -207,8 +210,14 @@ class SettingsPage(QWizardPage):
         return self.training_dir / f"{self.name.text().strip()}.keras"
 
     def isComplete(self) -> bool:
+        """A plain file name that no earlier model uses (installed models are never overwritten)."""
         name = self.name.text().strip()
-        return bool(name) and "/" not in name and "\\" not in name
+        ok = bool(name) and "/" not in name and "\\" not in name
+        taken = ok and self.out_path().exists()
+        self.estimate.setStyleSheet("color: #c0392b" if taken else "")
+        if taken:
+            self.estimate.setText(f"A model named {name} exists already; choose another name.")
+        return ok and not taken
 
 
 class TrainSignals(QObject):
@@ -442,11 +451,41 @@ class ResultsPage(QWizardPage):
                if installed else "No installed model with validation figures to compare with."))
 
 
+class InstallPage(QWizardPage):
+    """Finish installs: the model (already saved in the user models dir, beside the earlier ones)
+    becomes the library's active model; optionally every face is predicted again with it."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setTitle("Install")
+        self.info = QLabel()
+        self.info.setWordWrap(True)
+        self.repredict = QCheckBox("Re-run attribute prediction on the library now "
+                                   "(the earlier model's predictions are kept)")
+        self.repredict.setChecked(True)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.info)
+        layout.addWidget(self.repredict)
+        layout.addStretch()
+        self.setFinalPage(True)
+
+    def initializePage(self) -> None:
+        out = self.wizard().page_train.config.out
+        self.info.setText(
+            f"The new model is saved as <b>{out}</b> with its card. Press Finish to make it the "
+            "active model: new scans use it and the filter, clusters and best-smiling views read "
+            "its predictions. The previous model stays in the library (its file and predictions are "
+            "kept), so you can switch back by installing it again.")
+
+
 class RetrainWizard(QWizard):
     """Retrain the attribute model on CelebA. `installed_card` is the active model's card (for the
-    comparison column); `training_dir` receives the new model and its resumable work folder."""
+    comparison column); `models_dir` receives the new model (its resumable work folder beside it).
+    Finishing emits `install(model_path, repredict)`."""
 
-    def __init__(self, training_dir: Path, installed_card: dict | None = None,
+    install = Signal(str, bool)
+
+    def __init__(self, models_dir: Path, installed_card: dict | None = None,
                  tflite_path: Path | None = None, parent=None):
         super().__init__(parent)
         self.setWindowTitle("Retrain the attribute model")
@@ -454,11 +493,12 @@ class RetrainWizard(QWizard):
         self.resize(860, 640)
         self.page_folder = FolderPage()
         self.page_attributes = AttributesPage()
-        self.page_settings = SettingsPage(Path(training_dir), tflite_path)
+        self.page_settings = SettingsPage(Path(models_dir), tflite_path)
         self.page_train = TrainPage()
         self.page_results = ResultsPage(installed_card)
+        self.page_install = InstallPage()
         for page in (self.page_folder, self.page_attributes, self.page_settings, self.page_train,
-                     self.page_results):
+                     self.page_results, self.page_install):
             self.addPage(page)
 
     def done(self, result: int) -> None:
@@ -467,4 +507,6 @@ class RetrainWizard(QWizard):
             if task is not None:
                 task.cancel()
                 task.wait()
+        if result == QDialog.DialogCode.Accepted and self.page_train.card is not None:
+            self.install.emit(self.page_train.config.out, self.page_install.repredict.isChecked())
         super().done(result)
