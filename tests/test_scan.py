@@ -245,3 +245,25 @@ def test_cli_scan_query_and_errors(tmp_path, capsys):
     assert "no such file or folder" in capsys.readouterr().err
     assert cli_main(["errors", "--db", str(db), "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == []
+
+
+def test_small_faces_are_cut_from_full_resolution(tmp_path):
+    """A face that is small in a large photo is aligned from the full-resolution decode, so its
+    frame is sharper than one cut from the detection copy."""
+    face = imaging.open_photo(SAMPLE_PHOTOS / "astronaut_eileen_collins_nasa.png").image()
+    canvas = Image.new("RGB", (3600, 2400), (90, 110, 130))
+    canvas.paste(face.resize((256, 256), Image.Resampling.LANCZOS), (1700, 1100))
+    path = tmp_path / "wide.jpg"
+    canvas.save(path, quality=95)
+    photo = imaging.open_photo(path)
+    small = photo.image(1024)
+    found = scan.faces.detect(small, scale=photo.scale_of(small))
+    assert len(found) == 1
+    frame = scan._frames(photo, [found[0].landmarks], 1024)[0]
+    blurry = scan.align.to_celeba(small, np.asarray(found[0].landmarks) / photo.scale_of(small))
+
+    def sharpness(rgb):
+        grey = rgb.mean(axis=2)
+        return np.var(grey[2:, 1:-1] + grey[:-2, 1:-1] + grey[1:-1, 2:] + grey[1:-1, :-2] - 4 * grey[1:-1, 1:-1])
+
+    assert sharpness(frame) > 5 * sharpness(blurry)
