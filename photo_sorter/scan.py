@@ -24,7 +24,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from photo_sorter import align, faces, imaging
-from photo_sorter.model import AttributeModel, device_name
+from photo_sorter.model import (
+    BUNDLED_MODEL, AttributeModel, ModelError, device_name, file_sha256, read_card,
+)
 from photo_sorter.store import (
     Face, ModelVersion, Photo, ScanRun, open_engine, predictions_table, session_factory,
 )
@@ -112,11 +114,24 @@ def register_model(session: Session, model: AttributeModel) -> int:
     return row.id
 
 
-def active_model(db) -> AttributeModel:
-    """The library's active model when its file is still there, else the bundled one."""
+def active_model(db, load: bool = True) -> AttributeModel:
+    """The library's active model when its file is still there, else the bundled one. With
+    load=False only its card and hash are read; _predict loads the weights when first needed,
+    so an unchanged rescan never imports TensorFlow."""
     with _sessions(db)() as session:
         path = session.scalar(select(ModelVersion.path).where(ModelVersion.active.is_(True)))
-    return AttributeModel.load(path if path and Path(path).is_file() else None)
+    path = Path(path) if path and Path(path).is_file() else BUNDLED_MODEL
+    if load:
+        return AttributeModel.load(path)
+    if not path.is_file():
+        raise ModelError(f"model file {path} does not exist")
+    return AttributeModel(path=path, card=read_card(path), keras_model=None, sha256=file_sha256(path))
+
+
+def _predict(model: AttributeModel, frames: list[np.ndarray]) -> np.ndarray:
+    if model.keras_model is None:
+        model.keras_model = AttributeModel.load(model.path).keras_model
+    return model.predict(np.stack(frames))
 
 
 def _frames(photo: imaging.OpenedPhoto, landmarks: list, detect_side: int) -> list[np.ndarray]:
@@ -164,7 +179,7 @@ def _prediction_rows(model: AttributeModel, model_id: int, face_ids, probabiliti
 def _write(Session, model: AttributeModel, model_id: int, batch: list[_Pending]) -> None:
     """Predict the batch's faces in one model call and store the batch in one transaction."""
     frames = [f for item in batch for f in item.frames]
-    probabilities = iter(model.predict(np.stack(frames)) if frames else [])
+    probabilities = iter(_predict(model, frames) if frames else [])
     with Session.begin() as session:
         for item in batch:
             if item.row_id is None:
@@ -211,7 +226,7 @@ def scan(
         if not root.exists():
             raise ScanError(f"no such file or folder: {root}")
     Session = _sessions(db)
-    model = model or active_model(Session)
+    model = model or active_model(Session, load=False)
     with Session.begin() as session:
         model_id = register_model(session, model)
         run = ScanRun(roots=[str(r) for r in roots])
@@ -269,7 +284,8 @@ def scan(
         run_status = "cancelled" if cancelled else "done"
     finally:
         summary = {"photos_seen": len(files), **counts, "seconds": round(time.monotonic() - started, 2),
-                   "cancelled": run_status == "cancelled", "device": device_name(),
+                   "cancelled": run_status == "cancelled",
+                   "device": device_name() if model.keras_model is not None else None,
                    "model": model.name}
         with Session.begin() as session:
             session.execute(update(ScanRun).where(ScanRun.id == run_id).values(
@@ -339,7 +355,7 @@ def repredict(
     started = time.monotonic()
     options = options or ScanOptions()
     Session = _sessions(db)
-    model = model or active_model(Session)
+    model = model or active_model(Session, load=False)
     with Session.begin() as session:
         model_id = register_model(session, model)
         has_prediction = exists().where(predictions_table.c.face_id == Face.id,
@@ -357,7 +373,7 @@ def repredict(
 
     def flush() -> None:
         if face_ids:
-            rows = _prediction_rows(model, model_id, face_ids, model.predict(np.stack(frames)))
+            rows = _prediction_rows(model, model_id, face_ids, _predict(model, frames))
             with Session.begin() as session:
                 session.execute(insert(predictions_table), rows)
         result["faces"] += len(face_ids)

@@ -236,6 +236,9 @@ def test_cli_scan_query_and_errors(tmp_path, capsys):
     assert cli_main(["scan", str(lib), "--db", str(db), "--json", "--min-face", "30"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["photos_new"] == 1 and summary["faces"] == 1 and "seconds" in summary
+    assert cli_main(["scan", str(lib), "--db", str(db), "--json"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["photos_unchanged"] == 1 and again["device"] is None  # the model was not loaded
     assert cli_main(["faces", "--where", "Smiling >= 0", "--db", str(db), "--json"]) == 0
     faces = json.loads(capsys.readouterr().out)
     assert len(faces) == 1 and len(faces[0]["box"]) == 4
