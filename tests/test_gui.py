@@ -224,3 +224,31 @@ def test_preferences_store_settings_and_own_thresholds_reach_bars_and_filter(cra
     assert win.filter_panel.expression.text() == "Smiling >= 0.75"
     qtbot.waitUntil(lambda: sorted(Path(r["path"]).name for r in win.grid_model.rows)
                     == ["s3.jpg", "s4.jpg", "s5.jpg"], timeout=20000)
+
+
+def test_qt_binding_keeps_references_across_many_signals():
+    """PySide6 6.12.0 returns True from Signal.emit without a reference (and drops one to None
+    per QThread.run): a long session aborts the interpreter. Run in a child process so a broken
+    binding fails this test instead of killing the test run."""
+    import subprocess
+    import sys
+
+    code = """
+import sys, threading
+from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal
+app = QCoreApplication([])
+class O(QObject):
+    s = Signal(str)
+o = O(); o.s.connect(lambda text: None)
+before = sys.getrefcount(True), sys.getrefcount(None)
+for _ in range(3000):
+    o.s.emit("x")
+class T(QThread):
+    def run(self): pass
+for _ in range(200):
+    t = T(); t.start(); t.wait()
+app.processEvents()
+print(sys.getrefcount(True) - before[0] >= 0 and sys.getrefcount(None) - before[1] >= -50)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "True", out.stderr[-500:]

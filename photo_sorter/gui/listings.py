@@ -20,13 +20,17 @@ def _under(folder: str):
     return or_(Photo.folder == folder, Photo.path.like(folder.replace("%", r"\%") + "/%", escape="\\"))
 
 
-def photo_rows(engine: Engine, folder: str | None = None, ids: list[int] | None = None) -> list[dict]:
-    """Photos in scan order (new ones append at the end), optionally under one folder."""
+def photo_rows(engine: Engine, folder: str | None = None, ids: list[int] | None = None,
+               after_id: int | None = None) -> list[dict]:
+    """Photos in scan order (new ones append at the end), optionally under one folder, or only
+    those added after `after_id` (a running scan's new rows). Plain Core rows: 10k in ~0.1 s."""
     stmt = select(*PHOTO_COLUMNS).where(Photo.status != "missing").order_by(Photo.id)
     if folder:
         stmt = stmt.where(_under(folder))
-    with Session(engine) as s:
-        rows = [dict(r._mapping) for r in s.execute(stmt)]
+    if after_id is not None:
+        stmt = stmt.where(Photo.id > after_id)
+    with engine.connect() as conn:
+        rows = [dict(r) for r in conn.execute(stmt).mappings()]
     if ids is not None:
         by_id = {r["id"]: r for r in rows}
         rows = [by_id[i] for i in ids if i in by_id]

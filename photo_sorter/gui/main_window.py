@@ -168,7 +168,7 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self.live_timer = QTimer(self)
         self.live_timer.setInterval(LIVE_REFRESH_MS)
-        self.live_timer.timeout.connect(self.refresh)
+        self.live_timer.timeout.connect(lambda: self.refresh(live=True))
 
         self.model_provider = ModelProvider(engine, self)
         self.model_provider.succeeded.connect(self._model_loaded)
@@ -358,8 +358,15 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentWidget(self.photos_split)
         self._refresh_grid()
 
-    def _refresh_grid(self) -> None:
+    def _refresh_grid(self, live: bool = False) -> None:
+        """live: only append the photos a running scan added since the last look (cheap on a
+        large library); otherwise re-read the whole listing."""
         kind, value = self.source
+        if live and kind != "photos" and self.grid_model.rows:
+            last = self.grid_model.rows[-1]["id"]
+            self.grid_model.append_rows(listings.photo_rows(
+                self.engine, folder=value if kind == "folder" else None, after_id=last))
+            return
         if kind == "photos":
             scores = {r["id"]: r.get("score") for r in value}
             rows = listings.photo_rows(self.engine, ids=list(scores))
@@ -375,15 +382,15 @@ class MainWindow(QMainWindow):
         no_library = not self.settings.folders and not rows and kind != "photos"
         self.grid_stack.setCurrentWidget(self.empty if no_library else self.grid)
 
-    def refresh(self) -> None:
-        """Re-read what the window shows from the database (cheap; called live during a scan)."""
+    def refresh(self, live: bool = False) -> None:
+        """Re-read what the window shows from the database (live: each second of a scan)."""
         counts = listings.counts(self.engine)
         self.counts_label.setText(f"{counts['photos']} photos · {counts['faces']} faces"
                                   + (f" · {counts['errors']} unreadable" if counts["errors"] else ""))
         self.library_panel.set_folders(
             counts["photos"], [(f, listings.folder_state(self.engine, f)) for f in self.settings.folders],
             self.scanning)
-        self._refresh_grid()
+        self._refresh_grid(live)
         self._refresh_problems()
 
     def _refresh_problems(self) -> None:
@@ -481,8 +488,7 @@ class MainWindow(QMainWindow):
                 task.cancel()
                 task.wait()
         self.model_provider.wait()
-        self.loader.pool.clear()
-        self.loader.wait()
+        self.loader.stop()
         self.settings.q.setValue("window/geometry", self.saveGeometry())
         self.settings.q.setValue("window/state", self.saveState())
         super().closeEvent(event)

@@ -83,6 +83,14 @@ class PhotoGridModel(QAbstractListModel):
         self._index_paths()
         self.endResetModel()
 
+    def append_rows(self, rows: list[dict]) -> None:
+        if rows:
+            start = len(self.rows)
+            self.beginInsertRows(QModelIndex(), start, start + len(rows) - 1)
+            self.rows.extend(rows)
+            self._row_of.update((r["path"], start + i) for i, r in enumerate(rows))
+            self.endInsertRows()
+
     def _index_paths(self) -> None:
         self._row_of = {r["path"]: i for i, r in enumerate(self.rows)}
 

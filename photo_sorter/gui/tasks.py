@@ -1,7 +1,12 @@
-"""Run core calls in a QThread and report through signals, so the window stays responsive.
+"""Run core calls in a worker thread and report through Qt signals, so the window stays responsive.
 
 A core long call has the shape fn(..., progress=callable(report), cancel=Event); Task runs it
 off the GUI thread and turns each progress report into a Qt signal (queued to the GUI thread).
+
+The worker is a plain Python thread rather than a QThread/QRunnable run() override: PySide6
+6.12.0 drops a reference to None on every such run() (and one to True on every Signal.emit, which
+is why pyproject excludes 6.12.0; tests/test_gui.py checks both). Signals emitted from the thread
+still reach the GUI thread as queued calls.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ import threading
 import time
 from concurrent.futures import Future
 
-from PySide6.QtCore import QThread, Signal
+from PySide6.QtCore import QObject, Signal
 
 log = logging.getLogger(__name__)
 
@@ -22,18 +27,33 @@ def one_line(exc: BaseException) -> str:
     return text
 
 
-class Task(QThread):
-    """fn(progress=..., cancel=...) in a worker thread; `succeeded`/`failed` end every run."""
+class Task(QObject):
+    """fn(progress=..., cancel=...) in a worker thread; `succeeded` or `failed`, then `finished`,
+    end every run."""
 
     progressed = Signal(object)   # whatever the core reports (e.g. scan.ScanProgress)
     succeeded = Signal(object)
     failed = Signal(str)
+    finished = Signal()
 
     def __init__(self, fn, parent=None):
         super().__init__(parent)
         self.fn = fn
         self.cancel_event = threading.Event()
         self.started_at = 0.0
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run, name=type(self).__name__, daemon=True)
+        self._thread.start()
+
+    def isRunning(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return not self.isRunning()
 
     def cancel(self) -> None:
         self.cancel_event.set()
@@ -56,6 +76,8 @@ class Task(QThread):
             self.failed.emit(one_line(exc))
         else:
             self.succeeded.emit(result)
+        finally:
+            self.finished.emit()
 
 
 def eta_text(started_at: float, done: int, total: int) -> str:

@@ -1,16 +1,19 @@
-"""Lazy thumbnails for the grid: a disk cache under the user cache dir, filled in a QThreadPool.
+"""Lazy thumbnails for the grid: a disk cache under the user cache dir, filled by worker threads.
 
-Only rows the view actually paints ask for a thumbnail, and the newest request runs first, so
-scrolling through 10k+ photos stays smooth: off-screen requests wait behind the visible ones.
+Only rows the view actually paints ask for a thumbnail, and the newest request runs first (a LIFO
+queue), so scrolling through 10k+ photos stays smooth: off-screen requests wait behind the visible
+ones. Plain Python threads rather than QThreadPool: see photo_sorter.gui.tasks for why.
 """
 
 from __future__ import annotations
 
 import hashlib
+import queue
+import threading
 from collections import OrderedDict
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Qt, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QImage, QPixmap
 
 THUMB_SIZE = 256
@@ -31,7 +34,7 @@ class ThumbnailCache:
         return self.directory / key[:2] / f"{key}.jpg"
 
     def load(self, path: str, mtime_ns: int | None = None, nbytes: int | None = None) -> QImage:
-        """The cached thumbnail, made first if missing. Runs in a pool thread (QImage is safe there)."""
+        """The cached thumbnail, made first if missing. Runs in a worker thread (QImage is safe there)."""
         target = self.file_for(path, mtime_ns, nbytes)
         if not target.is_file():
             from photo_sorter.imaging import thumbnail
@@ -44,45 +47,26 @@ class ThumbnailCache:
         return QImage(str(target))
 
 
-class _Signals(QObject):
-    done = Signal(str, QImage)
-
-
-class _Job(QRunnable):
-    def __init__(self, loader: ThumbnailLoader, path: str, mtime_ns, nbytes):
-        super().__init__()
-        self.loader, self.args = loader, (path, mtime_ns, nbytes)
-
-    def run(self) -> None:
-        size = self.loader.display_size
-        try:
-            image = self.loader.cache.load(*self.args)
-            if max(image.width(), image.height()) > size:  # scale here, not in the GUI thread
-                image = image.scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio,
-                                     Qt.TransformationMode.SmoothTransformation)
-        except Exception:  # noqa: BLE001 - an unreadable photo just shows the "broken" tile
-            image = QImage()
-        self.loader.signals.done.emit(self.args[0], image)
-
-
 class ThumbnailLoader(QObject):
     """Pixmaps by photo path: returns None while loading and emits `ready(path)` when it arrives."""
 
     ready = Signal(str)
+    _done = Signal(str, QImage)  # from a worker thread, delivered in the GUI thread
 
     def __init__(self, cache: ThumbnailCache, display_size: int = 160, memory_items: int = 3000,
-                 parent=None):
+                 threads: int = 2, parent=None):
         super().__init__(parent)
         self.cache, self.display_size = cache, display_size
-        self.pool = QThreadPool(self)
-        self.pool.setMaxThreadCount(max(1, min(4, QThreadPool.globalInstance().maxThreadCount())))
-        self.signals = _Signals()
-        self.signals.done.connect(self._on_done)
+        self._done.connect(self._on_done)
         self._pixmaps: OrderedDict[str, QPixmap] = OrderedDict()
         self._pending: set[str] = set()
         self._failed: set[str] = set()
         self._memory_items = memory_items
-        self._priority = 0
+        self._queue: queue.LifoQueue = queue.LifoQueue()
+        self._threads = [threading.Thread(target=self._work, name="thumbnails", daemon=True)
+                         for _ in range(threads)]
+        for t in self._threads:
+            t.start()
 
     def get(self, path: str, mtime_ns=None, nbytes=None) -> QPixmap | None:
         """The pixmap if ready; otherwise queue it (newest first) and return None."""
@@ -92,17 +76,31 @@ class ThumbnailLoader(QObject):
             return pixmap
         if path not in self._pending and path not in self._failed:
             self._pending.add(path)
-            self._priority = (self._priority + 1) % (1 << 30)
-            self.pool.start(_Job(self, path, mtime_ns, nbytes), self._priority)
+            self._queue.put((path, mtime_ns, nbytes))
         return None
 
     def failed(self, path: str) -> bool:
         return path in self._failed
 
-    def forget(self, path: str) -> None:
-        """Drop a memory-cached pixmap (after a rescan changed the file)."""
-        self._pixmaps.pop(path, None)
-        self._failed.discard(path)
+    def _work(self) -> None:
+        while (job := self._queue.get()) is not None:
+            try:
+                self._load(*job)
+            finally:
+                self._queue.task_done()
+        self._queue.task_done()
+
+    def _load(self, path: str, mtime_ns, nbytes) -> None:
+        """In a worker thread: the cached thumbnail, scaled here rather than in the GUI thread."""
+        size = self.display_size
+        try:
+            image = self.cache.load(path, mtime_ns, nbytes)
+            if max(image.width(), image.height()) > size:
+                image = image.scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio,
+                                     Qt.TransformationMode.SmoothTransformation)
+        except Exception:  # noqa: BLE001 - an unreadable photo just shows the "broken" tile
+            image = QImage()
+        self._done.emit(path, image)
 
     def _on_done(self, path: str, image: QImage) -> None:
         self._pending.discard(path)
@@ -114,5 +112,19 @@ class ThumbnailLoader(QObject):
                 self._pixmaps.popitem(last=False)
         self.ready.emit(path)
 
-    def wait(self, msecs: int = 30000) -> bool:
-        return self.pool.waitForDone(msecs)
+    def wait(self) -> None:
+        """Until every queued thumbnail is made."""
+        self._queue.join()
+
+    def stop(self) -> None:
+        """Drop the queued requests and end the worker threads (when the window closes)."""
+        try:
+            while True:
+                self._queue.get_nowait()
+                self._queue.task_done()
+        except queue.Empty:
+            pass
+        for _ in self._threads:
+            self._queue.put(None)
+        for t in self._threads:
+            t.join()
