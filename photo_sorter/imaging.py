@@ -118,7 +118,7 @@ class OpenedPhoto:
             try:
                 if max_side is not None and im.format == "JPEG":
                     factor = max(self.width, self.height) / max_side
-                    im.draft("RGB", (int(im.width / factor), int(im.height / factor)))
+                    im.draft("RGB", (max(1, int(im.width / factor)), max(1, int(im.height / factor))))
                 im.load()
                 rgb = to_rgb(ImageOps.exif_transpose(im))
                 if max_side is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -70,6 +71,12 @@ def _sessions(db) -> sessionmaker[Session]:
     if isinstance(db, sessionmaker):
         return db
     return session_factory(db if isinstance(db, Engine) else open_engine(db))
+
+
+def path_key(path: Path) -> str:
+    """The path as stored: itself, or for a name that is not valid UTF-8 (which SQLite cannot
+    store) a readable stand-in with the bad bytes escaped, e.g. 'caf\\xe9.jpg'."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def file_hash(path: Path) -> str:
@@ -258,7 +265,7 @@ def scan(
         if len(files) % 500 == 0:
             report("discovering")
     files = list(dict.fromkeys(files))  # overlapping roots
-    seen = {str(p) for p in files}
+    seen = {path_key(p) for p in files}
     moved_from: set[str] = set()
     batch: list[_Pending] = []
     run_status = "failed"
@@ -296,19 +303,27 @@ def scan(
 
 def _classify(path, known, by_hash, seen, moved_from, counts, options) -> _Pending | None:
     """Decide what one discovered file needs and count it; returns the row update or None."""
-    key = str(path)
+    key = path_key(path)
     row = known.get(key)
+
+    def error(reason: str) -> _Pending:
+        counts["errors"] += 1
+        values = {"path": key, "folder": path_key(path.parent), "status": "error", "n_faces": 0,
+                  "error": reason, "scanned_at": datetime.now()}
+        return _Pending(row.id if row else None, values, [] if row is None else None)
+
+    if key != str(path):
+        return error("file name is not valid UTF-8; rename the file to scan it")
     try:
         st = path.stat()
+        if not stat.S_ISREG(st.st_mode):
+            return error("not a regular file (a pipe, socket or device); skipped without reading")
         if row is not None and row.status != "missing" and (row.size, row.mtime_ns) == (st.st_size, st.st_mtime_ns):
             counts["photos_unchanged"] += 1
             return None
         digest = file_hash(path)
     except OSError as exc:
-        counts["errors"] += 1
-        values = {"path": key, "folder": str(path.parent), "status": "error", "n_faces": 0,
-                  "error": f"cannot read file: {exc.strerror or exc}", "scanned_at": datetime.now()}
-        return _Pending(row.id if row else None, values, [] if row is None else None)
+        return error(f"cannot read file: {exc.strerror or exc}")
     stat_values = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
     if row is not None and digest == row.content_hash:
         counts["photos_unchanged"] += 1
@@ -332,7 +347,7 @@ def _classify(path, known, by_hash, seen, moved_from, counts, options) -> _Pendi
 
 def _mark_missing(Session, roots: list[Path], known: dict, present: set[str]) -> int:
     """Rows under the scanned roots whose files are gone become `missing` (kept until purged)."""
-    prefixes = tuple(str(r) if r.is_file() else str(r) + os.sep for r in roots)
+    prefixes = tuple(path_key(r) + ("" if r.is_file() else os.sep) for r in roots)
     gone = [row.id for path, row in known.items()
             if row.status != "missing" and path not in present and path.startswith(prefixes)]
     with Session.begin() as session:
