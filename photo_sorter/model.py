@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -24,6 +27,11 @@ FRAME_HEIGHT, FRAME_WIDTH = 218, 178
 
 class ModelError(RuntimeError):
     """A model file or its card is missing, damaged or inconsistent."""
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def card_path(model_path: Path) -> Path:
@@ -45,14 +53,21 @@ def read_card(model_path: Path) -> dict:
     except FileNotFoundError:
         raise ModelError(f"model card {path} is missing (it must sit beside {model_path})") from None
     except (OSError, ValueError) as exc:
-        raise ModelError(f"model card {path} is unreadable: {exc}") from None
+        raise ModelError(f"model card {path} is unreadable: {_first_line(exc)}") from None
+    if not isinstance(card, dict):
+        raise ModelError(f"model card {path} is not a JSON object")
     for key in ("attributes", "thresholds"):
         if key not in card:
             raise ModelError(f"model card {path} has no '{key}'")
     try:
         validate(card["attributes"])
-    except ValueError as exc:
-        raise ModelError(f"model card {path}: {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise ModelError(f"model card {path}: {_first_line(exc)}") from None
+    thresholds = card["thresholds"]
+    if not isinstance(thresholds, dict) or not all(
+        isinstance(v, (int, float)) and 0 <= v <= 1 for v in thresholds.values()
+    ):
+        raise ModelError(f"model card {path}: 'thresholds' must map attribute names to numbers in 0..1")
     return card
 
 
@@ -93,13 +108,19 @@ class AttributeModel:
         path = Path(path) if path else BUNDLED_MODEL
         if not path.is_file():
             raise ModelError(f"model file {path} does not exist")
+        if path.suffix != ".keras":  # the one format Keras loads without running stored code
+            raise ModelError(f"model file {path} is not a .keras file; only .keras models are loaded")
         card = read_card(path)
         import keras
 
         try:
             model = keras.saving.load_model(path, compile=False, safe_mode=True)
         except Exception as exc:  # noqa: BLE001 - keras raises many types for a bad file
-            raise ModelError(f"model file {path} cannot be loaded: {exc}") from None
+            raise ModelError(f"model file {path} cannot be loaded: {_first_line(exc)}") from None
+        frame = (FRAME_HEIGHT, FRAME_WIDTH, 3)
+        shape = tuple(model.inputs[0].shape[1:])
+        if len(shape) != 3 or any(d not in (None, want) for d, want in zip(shape, frame)):
+            raise ModelError(f"model {path} takes input {shape}, not the aligned {frame} frames")
         n_out = model.outputs[0].shape[-1]
         if n_out != len(card["attributes"]):
             raise ModelError(
@@ -125,6 +146,61 @@ class AttributeModel:
         """Boolean decisions with the calibrated per-attribute thresholds."""
         t = np.array([self.thresholds[a] for a in self.attributes], np.float32)
         return probabilities >= t
+
+
+def user_models_dir() -> Path:
+    """Where installed models live by default: models/ in the user data folder."""
+    from photo_sorter.store import user_data_dir
+
+    return user_data_dir() / "models"
+
+
+def _atomic_copy(src: Path, dest: Path) -> None:
+    """Copy through a hidden temporary file beside dest, flushed to disk, then renamed over dest:
+    a crash leaves the old dest or the complete new one, never a partial file under dest's name."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent)
+    try:
+        with os.fdopen(fd, "wb") as out, open(src, "rb") as fh:
+            shutil.copyfileobj(fh, out, 1 << 20)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    if os.name == "posix":  # make the rename itself durable
+        dir_fd = os.open(dest.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def install_model(src_path: str | Path, engine=None, models_dir: str | Path | None = None) -> Path:
+    """Check a model (loaded with its card), copy both into the models folder and make it the
+    library's active model; earlier models keep their files, rows and predictions. The files are
+    complete on disk (model first, card last) before one transaction switches the active row, so
+    a crash at any point leaves the previous model active. Returns the installed model's path."""
+    from photo_sorter import scan
+    from photo_sorter.store import ModelVersion, open_engine, session_factory
+
+    model = AttributeModel.load(src_path)
+    folder = Path(models_dir) if models_dir else user_models_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    dest = folder / model.path.name
+    in_place = dest.resolve() == model.path.resolve()
+    if not in_place and dest.exists() and file_sha256(dest) != model.sha256:
+        dest = folder / f"{model.path.stem}-{model.sha256[:12]}.keras"  # never overwrite another model
+    if not in_place:
+        _atomic_copy(model.path, dest)
+        _atomic_copy(card_path(model.path), card_path(dest))
+        if file_sha256(dest) != model.sha256:
+            raise ModelError(f"{model.path} changed while it was being installed; install it again")
+    installed = AttributeModel(dest, model.card, model.keras_model, model.sha256)
+    with session_factory(engine if engine is not None else open_engine()).begin() as session:
+        model_id = scan.register_model(session, installed)
+        session.get(ModelVersion, model_id).path = str(dest)
+    return dest
 
 
 def export_model(model: AttributeModel, fmt: str, out: Path) -> Path:

@@ -9,6 +9,7 @@ predictions in one transaction, so an interrupted scan resumes at the first unco
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import stat
@@ -20,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+from filelock import FileLock, Timeout
 from sqlalchemy import delete, exists, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -71,6 +73,31 @@ def _sessions(db) -> sessionmaker[Session]:
     if isinstance(db, sessionmaker):
         return db
     return session_factory(db if isinstance(db, Engine) else open_engine(db))
+
+
+def _exclusive(func):
+    """Run func(Session, ...) holding the library's lock file (beside a SQLite database): a second
+    scan or re-prediction of the same library refuses at once instead of interleaving its writes.
+    The OS drops the lock when its holder dies, so a crashed scan never leaves it stuck."""
+
+    @functools.wraps(func)
+    def locked(db, *args, **kwargs):
+        Session = _sessions(db)
+        url = Session.kw["bind"].url
+        if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+            return func(Session, *args, **kwargs)
+        lock = FileLock(url.database + ".lock", timeout=0, is_singleton=True)  # re-entrant per thread
+        try:
+            lock.acquire()
+        except Timeout:
+            raise ScanError(f"another scan or re-prediction of {url.database} is running; "
+                            "try again when it has finished") from None
+        try:
+            return func(Session, *args, **kwargs)
+        finally:
+            lock.release()
+
+    return locked
 
 
 def path_key(path: Path) -> str:
@@ -214,6 +241,7 @@ def _write(Session, model: AttributeModel, model_id: int, batch: list[_Pending])
                 session.execute(insert(predictions_table), rows)
 
 
+@_exclusive
 def scan(
     db,
     roots: Iterable[str | Path],
@@ -357,6 +385,7 @@ def _mark_missing(Session, roots: list[Path], known: dict, present: set[str]) ->
     return len(gone)
 
 
+@_exclusive
 def repredict(
     db,
     model: AttributeModel | None = None,

@@ -42,20 +42,20 @@ def open_engine(url_or_path: str | Path | None = None) -> Engine:
     """Create the engine and the tables. Refuses files that are not photo_sorter databases."""
     url = to_url(url_or_path)
     engine = create_engine(url, connect_args={"timeout": 30} if url.startswith("sqlite") else {})
-    if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
-    try:
+    try:  # checked before the WAL pragma, which would rewrite a foreign file's header
         existing = set(inspect(engine).get_table_names())
     except Exception as exc:  # noqa: BLE001 - any driver error means: not a usable database
         engine.dispose()
-        raise DatabaseError(f"cannot open database {url}: {exc}") from exc
+        raise DatabaseError(f"cannot open database {url}: {getattr(exc, 'orig', None) or exc}") from exc
     ours = set(Base.metadata.tables)
+    engine.dispose()
     if existing and not existing & ours:
-        engine.dispose()
         raise DatabaseError(
             f"{url} is a database of another program (tables: {', '.join(sorted(existing)[:5])}); "
             "choose another file"
         )
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
     Base.metadata.create_all(engine)
     return engine
 
