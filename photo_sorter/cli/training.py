@@ -1,11 +1,11 @@
-"""Headless commands of the model side: train, evaluate, export-model."""
+"""Headless commands of the model side: train, evaluate, export-model, install-model."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from photo_sorter.cli import UserError, emit
+from photo_sorter.cli import UserError, add_db_options, emit
 
 
 def register(subparsers) -> None:
@@ -45,6 +45,12 @@ def register(subparsers) -> None:
     p.add_argument("--model", help="MODEL.keras (default: the bundled model)")
     p.add_argument("--out", required=True)
     p.set_defaults(func=_export)
+
+    p = subparsers.add_parser("install-model", help="install a model and make it the library's active one")
+    p.add_argument("model", metavar="MODEL.keras", help="the model (its card, MODEL.json, beside it)")
+    p.add_argument("--models-dir", help="where installed models live (default: models/ in the user data folder)")
+    add_db_options(p)
+    p.set_defaults(func=_install)
 
 
 def _train(args) -> int:
@@ -106,4 +112,16 @@ def _export(args) -> int:
         raise UserError(str(exc)) from None
     path = export_model(model, args.format, Path(args.out))
     print(json.dumps({"format": args.format, "out": str(path)}))
+    return 0
+
+
+def _install(args) -> int:
+    from photo_sorter.model import ModelError, install_model
+    from photo_sorter.store import DatabaseError, open_engine
+
+    try:
+        path = install_model(args.model, open_engine(args.db), args.models_dir)
+    except (ModelError, DatabaseError, OSError) as exc:
+        raise UserError(str(exc)) from None
+    emit({"installed": str(path), "active": True}, args.json, f"installed {path} (now the active model)")
     return 0
