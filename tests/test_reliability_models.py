@@ -188,3 +188,24 @@ def test_bundled_model_card_matches(tmp_path):
     """The shipped model passes every check above."""
     model = AttributeModel.load(BUNDLED_MODEL)
     assert len(model.attributes) == model.keras_model.outputs[0].shape[-1]
+
+
+def test_gui_install_goes_through_install_model(qtbot, tmp_path, good):
+    """The wizard's Finish installs through the same routine: a bad model leaves the active one."""
+    pytest.importorskip("PySide6")
+    from test_gui import make_settings
+
+    from photo_sorter.gui.main_window import MainWindow
+
+    settings = make_settings(tmp_path)
+    engine = open_engine(settings.db_path)
+    win = MainWindow(settings, engine)
+    qtbot.addWidget(win)
+    assert win.install_model(str(good), False)
+    qtbot.waitUntil(lambda: win.scan_task is None, timeout=120_000)
+    installed = settings.models_dir / "tiny.keras"
+    assert active_rows(engine) == [("tiny", str(installed), True)] and sha(installed) == sha(good)
+    assert "Installed tiny" in win.statusBar().currentMessage()
+    assert win.install_model(str(save_model(tmp_path / "five.keras", n_out=5)), False)
+    qtbot.waitUntil(lambda: win.scan_task is None, timeout=120_000)
+    assert active_rows(engine) == [("tiny", str(installed), True)]

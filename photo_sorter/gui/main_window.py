@@ -447,18 +447,15 @@ class MainWindow(QMainWindow):
     def install_model(self, model_path: str, repredict: bool) -> bool:
         """Make a model the library's active one (earlier models and predictions stay), with or
         without predicting every face again; the status bar then reloads it."""
-        engine = self.engine
+        engine, models_dir = self.engine, self.settings.models_dir
 
         def activate(progress, cancel):
             from photo_sorter import scan
-            from photo_sorter.model import AttributeModel
-            from photo_sorter.store import session_factory
+            from photo_sorter.model import install_model
 
-            model = AttributeModel.load(model_path)
+            install_model(model_path, engine, models_dir)
             if repredict:
-                return scan.repredict(engine, model, progress=progress, cancel=cancel)
-            with session_factory(engine).begin() as session:
-                scan.register_model(session, model)
+                return scan.repredict(engine, progress=progress, cancel=cancel)
             return {"faces": 0, "photos": 0, "errors": 0, "seconds": 0}
 
         def done(result: dict) -> str:
