@@ -51,7 +51,8 @@ def to_celeba(image: Image.Image | np.ndarray, landmarks) -> np.ndarray:
     pixel coordinates) are given. Parts of the frame outside the image are black."""
     if isinstance(image, np.ndarray):
         image = Image.fromarray(np.asarray(image, np.uint8))
-    image = image.convert("RGB")
+    if image.mode != "RGB":  # convert() copies even to its own mode: 40 ms for a 12 MP photo
+        image = image.convert("RGB")
     # Pillow's crop, resize and transform put pixel centres at +0.5: work in that convention.
     to_frame = similarity(np.asarray(landmarks, np.float64) + 0.5, template() + 0.5)
     scale = np.hypot(to_frame[0, 0], to_frame[1, 0])
