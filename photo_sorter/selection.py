@@ -6,7 +6,7 @@ starts a new burst, one longer than `event_gap_seconds` a new event. Photos that
 burst marker (Photo.burst_id, e.g. XMP BurstID) stay together whatever their times, and a change of
 marker always splits. Optionally a whole-photo perceptual hash splits a burst where consecutive
 frames look clearly different; it never merges, because frames of one burst with changing
-expressions can look different too.
+expressions can look different too. Marker and hash are read here, once per file version.
 
 Default burst gap 2 s: other tools use 0.5-3 s. Burst frames of phones and cameras come
 0.05-0.5 s apart, and a quick "one more" retake 1-2 s later is still the same shot to choose
@@ -110,12 +110,36 @@ def dhash(path: str | Path) -> int | None:
     return bits
 
 
-def photo_hashes(session, photo_ids: list[int]) -> dict[int, int | None]:
-    """Perceptual hashes, computed once per file version and cached in the database."""
-    cached = {h.photo_id: h for h in session.scalars(
-        select(PhotoHash).where(PhotoHash.photo_id.in_(photo_ids)))}
+BURST_KEYS = ("BurstID", "BurstUUID")  # XMP burst markers (e.g. GCamera:BurstID of Pixel phones)
+
+
+def burst_marker(path: str | Path) -> str | None:
+    """The camera's burst identifier from the photo's XMP, if it wrote one."""
+    try:
+        with Image.open(path) as im:
+            xmp = im.getxmp()
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return None
+    stack = [xmp]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in BURST_KEYS and isinstance(value, str) and value.strip():
+                    return value.strip()
+                stack.append(value)
+        elif isinstance(node, list):
+            stack.extend(node)
+    return None
+
+
+def photo_facts(session) -> dict[int, int | None]:
+    """Read each readable photo once per file version (size, mtime): its perceptual hash, cached
+    in photo_hashes, and its XMP burst marker, stored in Photo.burst_id (the scan reads EXIF
+    only). Returns photo_id -> hash."""
+    cached = {h.photo_id: h for h in session.scalars(select(PhotoHash))}
     out = {}
-    for ph in session.scalars(select(Photo).where(Photo.id.in_(photo_ids))):
+    for ph in session.scalars(select(Photo).where(Photo.status == "ok")):
         row = cached.get(ph.id)
         if row is None or (row.size, row.mtime_ns) != (ph.size, ph.mtime_ns):
             value = dhash(ph.path)
@@ -123,6 +147,7 @@ def photo_hashes(session, photo_ids: list[int]) -> dict[int, int | None]:
             row.size, row.mtime_ns = ph.size, ph.mtime_ns
             row.dhash = f"{value:016x}" if value is not None else None
             session.add(row)
+            ph.burst_id = burst_marker(ph.path) or ph.burst_id
         out[ph.id] = int(row.dhash, 16) if row.dhash else None
     session.commit()
     return out
@@ -205,9 +230,9 @@ def best_smiling(engine, gap_seconds: float = DEFAULT_GAP_SECONDS,
         smile_threshold = float(model.thresholds.get("Smiling", 0.5))
         if "Smiling" not in model.attributes:
             raise LibraryError("the active model does not predict Smiling")
+        hashes = photo_facts(session)
         photos = photo_rows(session)
         faces = face_rows(session, model, [a for a in ("Smiling", "Blurry") if a in model.attributes])
-        hashes = photo_hashes(session, [p["photo_id"] for p in photos]) if visual_split else None
         choices = {c.photo_id: c for c in session.scalars(select(BestChoice))}
     faces_of: dict[int, list[dict]] = {}
     for f in faces:
@@ -216,7 +241,7 @@ def best_smiling(engine, gap_seconds: float = DEFAULT_GAP_SECONDS,
              "blurry": f["probabilities"].get("Blurry")})
     info = {p["photo_id"]: p for p in photos}
     out, refile = [], []
-    for group in group_bursts(photos, gap_seconds, event_gap_seconds, hashes):
+    for group in group_bursts(photos, gap_seconds, event_gap_seconds, hashes if visual_split else None):
         if len(group["photo_ids"]) < min_photos:
             continue
         ranked = rank_photos([{**info[i], "faces": faces_of.get(i, [])} for i in group["photo_ids"]],

@@ -30,9 +30,10 @@ def scene(seed: int, size=(160, 120)) -> np.ndarray:
 
 def make_library(db_path: Path, photos: list[dict], photo_dir: Path | None = None,
                  thresholds: dict | None = None):
-    """photos: [{name, folder?, captured_at?, burst_id?, pixels?, faces: [{probs, box?, crop?}]}].
+    """photos: [{name, folder?, captured_at?, burst_id?, pixels?, save?, faces: [{probs, box?, crop?}]}].
 
-    With photo_dir, each photo is written there (folder/name) as a JPEG of `pixels` (or a scene).
+    With photo_dir, each photo is written there (folder/name) as a JPEG of `pixels` (or a scene),
+    with Pillow save options `save` (e.g. xmp=...).
     Returns (engine, [photo ids], {name: face ids}).
     """
     engine = open_engine(db_path)
@@ -49,7 +50,7 @@ def make_library(db_path: Path, photos: list[dict], photo_dir: Path | None = Non
             pixels = spec.get("pixels")
             if photo_dir is not None:
                 folder.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(jpeg_bytes(pixels if pixels is not None else scene(n)))
+                path.write_bytes(jpeg_bytes(pixels if pixels is not None else scene(n), **spec.get("save", {})))
             stat = path.stat() if photo_dir is not None else None
             photo = Photo(path=str(path), folder=str(folder), status="ok",
                           size=stat.st_size if stat else None, mtime_ns=stat.st_mtime_ns if stat else None,

@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import ExifTags, Image
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from library_factory import make_library, scene
 from photo_sorter import imaging, selection
 from photo_sorter.export import LibraryError
-from photo_sorter.store import predictions_table
+from photo_sorter.store import Photo, predictions_table
 
 T0 = datetime(2024, 5, 1, 12, 0, 0)
 
@@ -185,3 +185,27 @@ def test_best_smiling_manual_choice_survives_rescans(burst_library):
     copies = selection.copy_best(groups + groups, tmp / "best")
     assert [Path(c).name for c in copies] == ["b2.jpg", "b2_1.jpg"]
     assert _digest(tmp / "photos") == before
+
+
+BURST_XMP = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+             b'<rdf:Description rdf:about="" xmlns:GCamera="http://ns.google.com/photos/1.0/camera/" '
+             b'GCamera:BurstID="burst-7"/></rdf:RDF></x:xmpmeta>')
+
+
+def test_xmp_burst_marker_joins_frames_beyond_the_gap(tmp_path):
+    smile = lambda p: [{"probs": {"Smiling": p}}]
+    photos = [
+        {"name": "m1.jpg", "captured_at": T0, "save": {"xmp": BURST_XMP}, "faces": smile(0.3)},
+        {"name": "m2.jpg", "captured_at": T0 + timedelta(seconds=10), "save": {"xmp": BURST_XMP},
+         "faces": smile(0.9)},
+        {"name": "u1.jpg", "captured_at": T0 + timedelta(minutes=5), "faces": smile(0.3)},
+        {"name": "u2.jpg", "captured_at": T0 + timedelta(minutes=5, seconds=10), "faces": smile(0.9)},
+    ]
+    engine, ids, _ = make_library(tmp_path / "lib.db", photos, photo_dir=tmp_path / "photos")
+    assert selection.burst_marker(tmp_path / "photos" / "album" / "m1.jpg") == "burst-7"
+    groups = selection.best_smiling(engine)
+    assert [g["photo_ids"] for g in groups] == [ids[:2]]  # the unmarked pair is 10 s apart
+    assert groups[0]["best"]["photo_id"] == ids[1]
+    with engine.connect() as conn:
+        stored = conn.execute(select(Photo.burst_id).order_by(Photo.id)).scalars().all()
+    assert stored == ["burst-7", "burst-7", None, None]
