@@ -215,7 +215,12 @@ def _write(Session, model: AttributeModel, model_id: int, batch: list[_Pending])
     frames = [f for item in batch for f in item.frames]
     probabilities = iter(_predict(model, frames) if frames else [])
     with Session.begin() as session:
+        refreshed = [{"id": item.row_id, **item.values} for item in batch if item.faces is None]
+        if refreshed:  # rows whose faces stay (stat refresh, move, error): one bulk UPDATE
+            session.execute(update(Photo), refreshed)
         for item in batch:
+            if item.faces is None:
+                continue
             if item.row_id is None:
                 photo = Photo(**item.values)
                 session.add(photo)
@@ -223,8 +228,6 @@ def _write(Session, model: AttributeModel, model_id: int, batch: list[_Pending])
                 photo = session.get(Photo, item.row_id)
                 for key, value in item.values.items():
                     setattr(photo, key, value)
-            if item.faces is None:
-                continue
             photo.faces.clear()
             session.flush()  # old faces (and their predictions) go before new ones reuse indexes
             new_faces = [
