@@ -192,6 +192,8 @@ def install_model(src_path: str | Path, engine=None, models_dir: str | Path | No
     if not in_place and dest.exists() and file_sha256(dest) != model.sha256:
         dest = folder / f"{model.path.stem}-{model.sha256[:12]}.keras"  # never overwrite another model
     if not in_place:
+        for stale in folder.glob(".*.partial"):  # left by an install that crashed mid-copy
+            stale.unlink(missing_ok=True)
         _atomic_copy(model.path, dest)
         _atomic_copy(card_path(model.path), card_path(dest))
         if file_sha256(dest) != model.sha256:
