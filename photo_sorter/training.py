@@ -37,7 +37,9 @@ class TrainConfig:
     batch_size: int = 32
     loss: str = "bce"                # bce | weighted_bce | focal | cosine
     optimizer: str = "adam"          # adam | adadelta
-    learning_rate: float = 1e-3
+    learning_rate: float = 1e-3      # head warm-up, and everything when init is none
+    finetune_learning_rate: float = 1e-4  # whole network after the warm-up (pretrained starts)
+    head_epochs: int = 1             # pretrained starts: epochs that train the head alone first
     augment: str = "article"         # article | light | none
     dropout: float = 0.5
     seed: int = 42
@@ -241,37 +243,52 @@ def train(config: TrainConfig, callbacks=(), cancel=None, log=print) -> dict:
     (work / "config.json").write_text(json.dumps(asdict(config), indent=2))
 
     model = build_model(len(data.attributes), config.image_size, config.alpha, config.init, config.dropout)
-    opt = (keras.optimizers.Adadelta(learning_rate=config.learning_rate) if config.optimizer == "adadelta"
-           else keras.optimizers.Adam(learning_rate=config.learning_rate))
-    model.compile(optimizer=opt, loss=make_loss(config.loss, train_set.labels.mean(0)),
-                  metrics=[keras.metrics.BinaryAccuracy(name="accuracy")])
-
+    loss = make_loss(config.loss, train_set.labels.mean(0))
     steps = math.ceil(len(train_set.names) / config.batch_size)
     train_ds = make_dataset(train_set.paths, train_set.labels, config.batch_size, config.augment,
                             shuffle=True, seed=config.seed, repeat=True)
     val_ds = make_dataset(val_set.paths, val_set.labels, config.batch_size)
-    best = work / "best.keras"
-    cbs = [
-        keras.callbacks.BackupAndRestore(str(work / "backup")),
-        keras.callbacks.ModelCheckpoint(str(best), monitor="val_loss", save_best_only=True),
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience),
-        keras.callbacks.CSVLogger(str(work / "log.csv"), append=True),
-        _Cancel(cancel), *callbacks,
-    ]
+    best, head_done = work / "best.keras", work / "head.weights.h5"
+
+    def fit(lr, first, last, backup, extra=()):
+        opt = (keras.optimizers.Adadelta(learning_rate=lr) if config.optimizer == "adadelta"
+               else keras.optimizers.Adam(learning_rate=lr))
+        model.compile(optimizer=opt, loss=loss, metrics=[keras.metrics.BinaryAccuracy(name="accuracy")])
+        # kept after the run: a later call with more epochs, or after a cancel, resumes from it
+        cbs = [keras.callbacks.BackupAndRestore(str(work / backup), delete_checkpoint=False),
+               keras.callbacks.CSVLogger(str(work / "log.csv"), append=True),
+               _Cancel(cancel), *extra, *callbacks]
+        model.fit(train_ds, validation_data=val_ds, initial_epoch=first, epochs=last,
+                  steps_per_epoch=steps, callbacks=cbs, verbose=2 if log is print else 0)
+
     start = time.time()
-    history = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, steps_per_epoch=steps,
-                        callbacks=cbs, verbose=2 if log is print else 0)
+    head_epochs = min(config.head_epochs, config.epochs) if config.init != "none" else 0
+    fine_lr = config.learning_rate if config.init == "none" else config.finetune_learning_rate
+    backbone = next(layer for layer in model.layers if isinstance(layer, keras.Model))
+    if head_epochs and head_done.exists():
+        model.load_weights(head_done)
+    elif head_epochs:
+        _set_trainable(backbone, False, config.init)
+        fit(config.learning_rate, 0, head_epochs, "backup_head")
+        if not (cancel is not None and cancel.is_set()):
+            model.save_weights(head_done)
+    if config.epochs > head_epochs and not (cancel is not None and cancel.is_set()):
+        _set_trainable(backbone, True, config.init)
+        fit(fine_lr, head_epochs, config.epochs, "backup", [
+            keras.callbacks.ModelCheckpoint(
+                str(best), monitor="val_loss", save_best_only=True,
+                initial_value_threshold=_best_val_loss(work / "log.csv", head_epochs) if best.exists() else None),
+            keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience)])
     seconds = time.time() - start
     if cancel is not None and cancel.is_set():
         return {"cancelled": True, "work_dir": str(work)}
     if best.exists():
         model = keras.saving.load_model(best, compile=False)
+    history = _read_log(work / "log.csv")
 
-    val_probs = model.predict(make_dataset(val_set.paths, val_set.labels, 64), verbose=0)
-    thresholds = evaluation.calibrate_thresholds(val_probs, val_set.labels, data.attributes)
-    report = evaluation.evaluate_predictions(val_probs, val_set.labels, data.attributes, thresholds)
-    honest = evaluation.cross_fitted(val_probs, val_set.labels, data.attributes, seed=config.seed)
-    at_half = evaluation.evaluate_predictions(val_probs, val_set.labels, data.attributes)
+    val_probs, val_labels = evaluation.predict_dataset(  # unreadable images are left out
+        lambda x: model(x, training=False), make_dataset(val_set.paths, val_set.labels, 64))
+    thresholds, metrics = evaluation.calibrate(val_probs, val_labels, data.attributes, config.seed)
     card = {
         "name": out.stem,
         "attributes": data.attributes,
@@ -280,21 +297,61 @@ def train(config: TrainConfig, callbacks=(), cancel=None, log=print) -> dict:
                   "definition": "CelebA aligned frame (img_align_celeba geometry), uint8 RGB"},
         "preprocessing": "inside the model: resize to input_size x input_size (bilinear, antialias), x/127.5-1",
         "thresholds": thresholds,
-        "metrics": {"validation": report, "validation_threshold_0.5": at_half,
-                    "validation_cross_fitted": honest},
-        "history": {k: [float(v) for v in vals] for k, vals in history.history.items()},
-        "training": {**asdict(config), "seconds": round(seconds, 1), "epochs_run": len(history.history.get("loss", [])),
+        "metrics": metrics,
+        "history": history,
+        "training": {**asdict(config), "seconds": round(seconds, 1), "epochs_run": len(history.get("loss", [])),
                      "train_images": int(len(train_set.names)), "val_images": int(len(val_set.names)),
                      "machine": _machine()},
         "data": f"CelebA ({data.summary}); {data.layout} layout; image folders: "
                 + ", ".join(d.name for d in data.image_dirs),
         "seed": config.seed,
+        "training_command": training_command(config),
         "license": "Trained on CelebA: for non-commercial research purposes only.",
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     model.save(out)
     out.with_suffix(".json").write_text(json.dumps(card, indent=2))
     return card
+
+
+def training_command(config: TrainConfig) -> str:
+    """The headless command line that reproduces this training."""
+    defaults = TrainConfig(celeba="", out="")
+    parts = ["python main.py --headless train", f"--celeba {config.celeba}"]
+    for key, value in asdict(config).items():
+        if key in ("celeba", "out") or value == getattr(defaults, key):
+            continue
+        flag = "--" + key.replace("_", "-")
+        parts.append(f"{flag} {' '.join(value)}" if isinstance(value, list) else f"{flag} {value}")
+    return " ".join([*parts, f"--out {config.out}"])
+
+
+def _set_trainable(backbone, trainable: bool, init: str) -> None:
+    """Freeze or unfreeze the backbone; batch norm of a pretrained start stays frozen."""
+    import keras
+
+    backbone.trainable = trainable
+    if trainable and init != "none":
+        for layer in backbone.layers:
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.trainable = False
+
+
+def _read_log(path: Path) -> dict[str, list[float]]:
+    """The CSV log of all epochs, across resumes, as {metric: [value per epoch]}."""
+    import csv
+
+    if not path.is_file():
+        return {}
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    return {k: [float(r[k]) for r in rows] for k in (rows[0] if rows else {}) if k != "epoch"}
+
+
+def _best_val_loss(log_csv: Path, first_epoch: int) -> float | None:
+    """Lowest validation loss already checkpointed, so a resumed run keeps a better earlier best."""
+    losses = _read_log(log_csv).get("val_loss", [])[first_epoch:]
+    return min(losses) if losses else None
 
 
 def _machine() -> str:

@@ -23,10 +23,12 @@ def frame_for(labels: np.ndarray, rng: np.random.Generator, size=(178, 218)) -> 
 
 
 def make_celeba(root: Path, layout: str = "official", n: int = 24, attributes=("Smiling", "Male"),
-                missing: int = 0, partitions=(0.75, 0.25), seed: int = 0, size=(178, 218)) -> Path:
+                missing: int = 0, partitions=(0.75, 0.25), seed: int = 0, size=(178, 218),
+                val_repeats_train: bool = False) -> Path:
     """Write a CelebA folder with n annotated images (the last `missing` of them not on disk).
     The attribute file has all 40 columns; `attributes` are the ones drawn in the image, the
-    others are -1."""
+    others are -1. With val_repeats_train, the validation images are copies of the first training
+    images (for tests that want a model to fit exactly what it saw)."""
     rng = np.random.default_rng(seed)
     root.mkdir(parents=True, exist_ok=True)
     img_dir = root / "img_align_celeba"
@@ -40,8 +42,13 @@ def make_celeba(root: Path, layout: str = "official", n: int = 24, attributes=("
         full[:, CELEBA_ATTRIBUTES.index(a)] = 2 * labels[:, j].astype(int) - 1
     n_train = int(round(n * partitions[0]))
     parts = [0 if i < n_train else 1 for i in range(n)]
-    for i, name in enumerate(names[: n - missing]):
-        frame_for(labels[i], rng, size).save(img_dir / name, quality=95)
+    images = [frame_for(labels[i], rng, size) for i in range(n)]
+    if val_repeats_train:
+        for i in range(n_train, n):
+            images[i], labels[i] = images[i - n_train], labels[i - n_train]
+            full[i] = full[i - n_train]
+    for name, image in zip(names[: n - missing], images):
+        image.save(img_dir / name, quality=95)
     if layout == "kaggle":
         rows = [",".join(["image_id", *CELEBA_ATTRIBUTES])]
         rows += [",".join([nm, *map(str, r)]) for nm, r in zip(names, full)]

@@ -20,8 +20,14 @@ def register(subparsers) -> None:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--loss", default="bce", choices=["bce", "weighted_bce", "focal", "cosine"])
     p.add_argument("--optimizer", default="adam", choices=["adam", "adadelta"])
-    p.add_argument("--learning-rate", type=float, default=1e-3)
+    p.add_argument("--learning-rate", type=float, default=1e-3,
+                   help="head warm-up (and everything with --init none)")
+    p.add_argument("--finetune-learning-rate", type=float, default=1e-4,
+                   help="whole network after the warm-up, for pretrained starts")
+    p.add_argument("--head-epochs", type=int, default=1, help="pretrained starts: head-only epochs first")
     p.add_argument("--augment", default="article", choices=["article", "light", "none"])
+    p.add_argument("--dropout", type=float, default=0.5)
+    p.add_argument("--patience", type=int, default=3, help="early stopping: epochs without a better validation loss")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--max-images", type=int, help="use at most this many training images")
     p.add_argument("--plots", help="folder for PNG plots (curves, frequencies, accuracy vs references)")
@@ -39,6 +45,13 @@ def register(subparsers) -> None:
     p.add_argument("--json", dest="json_out", help="write the result JSON here")
     p.add_argument("--plots", help="folder for PNG plots")
     p.set_defaults(func=_evaluate)
+
+    p = subparsers.add_parser("calibrate", help="re-calibrate a model's thresholds on the validation partition")
+    p.add_argument("--celeba", required=True)
+    p.add_argument("--model", required=True, help="MODEL.keras whose card is updated")
+    p.add_argument("--criterion", default="blend", help="blend | accuracy | balanced_accuracy | f1")
+    p.add_argument("--seed", type=int, default=42)
+    p.set_defaults(func=_calibrate)
 
     p = subparsers.add_parser("export-model", help="export the attribute model for mobile or web")
     p.add_argument("--format", required=True, choices=["tflite", "savedmodel"])
@@ -61,7 +74,8 @@ def _train(args) -> int:
         celeba=args.celeba, out=args.out, attributes=args.attributes, drop=args.drop or [],
         image_size=args.image_size, alpha=args.alpha, init=args.init, epochs=args.epochs,
         batch_size=args.batch_size, loss=args.loss, optimizer=args.optimizer,
-        learning_rate=args.learning_rate, augment=args.augment, seed=args.seed,
+        learning_rate=args.learning_rate, finetune_learning_rate=args.finetune_learning_rate,
+        head_epochs=args.head_epochs, augment=args.augment, dropout=args.dropout, patience=args.patience, seed=args.seed,
         max_images=args.max_images)
     try:
         card = train(config)
@@ -94,12 +108,35 @@ def _evaluate(args) -> int:
         data = data.subset(slice(0, args.limit))
     if not len(data.names):
         raise UserError(f"{args.celeba}: no images of the {args.partition} partition are present")
-    result = evaluation.evaluate_model(model, data, pipeline=args.pipeline)
+    try:
+        result = evaluation.evaluate_model(model, data, pipeline=args.pipeline)
+    except celeba.CelebAError as exc:
+        raise UserError(str(exc)) from None
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(result, indent=2))
     if args.plots:
         evaluation.plot_all(Path(args.plots), result, data.frequencies())
     print(json.dumps(result, indent=2))
+    return 0
+
+
+def _calibrate(args) -> int:
+    from photo_sorter import celeba, evaluation
+    from photo_sorter.model import AttributeModel, ModelError, card_path
+    from photo_sorter.training import make_dataset
+
+    if args.criterion not in evaluation.CRITERIA:
+        raise UserError(f"unknown criterion {args.criterion!r}; use {', '.join(evaluation.CRITERIA)}")
+    try:
+        model = AttributeModel.load(args.model)
+        data = celeba.load(args.celeba).partition("val").select(model.attributes)
+        probs, labels = evaluation.predict_dataset(model.predict, make_dataset(data.paths, data.labels, 64))
+    except (celeba.CelebAError, ModelError) as exc:
+        raise UserError(str(exc)) from None
+    thresholds, metrics = evaluation.calibrate(probs, labels, model.attributes, args.seed, args.criterion)
+    card = {**model.card, "thresholds": thresholds, "metrics": {**model.card.get("metrics", {}), **metrics}}
+    card_path(model.path).write_text(json.dumps(card, indent=2))
+    print(json.dumps({k: metrics["validation_cross_fitted"][k] for k in ("mean_accuracy", "mean_balanced_accuracy")}))
     return 0
 
 

@@ -1,0 +1,66 @@
+"""Exporting the attribute model: the TFLite file gives the Keras model's probabilities."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import SAMPLE_PHOTOS
+from photo_sorter.model import AttributeModel, ModelError, export_model
+
+
+@pytest.fixture(scope="module")
+def model():
+    return AttributeModel.load()
+
+
+@pytest.fixture(scope="module")
+def faces():
+    """Aligned frames of real faces from the sample photos (MTCNN + alignment)."""
+    from photo_sorter import align
+
+    frames = []
+    for name in ("obama_official_portrait_2012.jpg", "biden_blue_room_2010_crop.jpg",
+                 "astronaut_eileen_collins_nasa.png"):
+        with Image.open(SAMPLE_PHOTOS / name) as im:
+            frame = align.pipeline_frame(np.asarray(im.convert("RGB")))
+        assert frame is not None
+        frames.append(frame)
+    return np.stack(frames)
+
+
+def test_tflite_export_matches_keras(model, faces, tmp_path):
+    import tensorflow as tf
+
+    path = export_model(model, "tflite", tmp_path / "m.tflite")
+    assert json.loads((tmp_path / "m.json").read_text())["attributes"] == model.attributes
+    interpreter = tf.lite.Interpreter(model_path=str(path))
+    inp = interpreter.get_input_details()[0]
+    interpreter.resize_tensor_input(inp["index"], faces.shape)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(inp["index"], faces)
+    interpreter.invoke()
+    lite = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    np.testing.assert_allclose(lite, model.predict(faces), atol=1e-4)
+
+
+def test_savedmodel_export_matches_keras(model, faces, tmp_path):
+    import tensorflow as tf
+
+    path = export_model(model, "savedmodel", tmp_path / "sm")
+    loaded = tf.saved_model.load(str(path))
+    out = loaded.signatures["serving_default"](frame=tf.constant(faces))
+    np.testing.assert_allclose(next(iter(out.values())).numpy(), model.predict(faces), atol=1e-5)
+
+
+def test_unknown_format_and_bad_model_files(model, tmp_path):
+    with pytest.raises(ValueError, match="unknown export format"):
+        export_model(model, "onnx", tmp_path / "m.onnx")
+    with pytest.raises(ModelError, match="does not exist"):
+        AttributeModel.load(tmp_path / "missing.keras")
+    bad = tmp_path / "bad.keras"
+    bad.write_bytes(b"not a zip")
+    (tmp_path / "bad.json").write_text(json.dumps({"attributes": ["Smiling"], "thresholds": {}}))
+    with pytest.raises(ModelError, match="cannot be loaded"):
+        AttributeModel.load(bad)
