@@ -111,15 +111,17 @@ def file_hash(path: Path) -> str:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
-def discover(roots: Iterable[Path]) -> Iterator[Path]:
+def discover(roots: Iterable[Path], problems: list[OSError] | None = None) -> Iterator[Path]:
     """Supported image files under roots (a root may be a file), sorted per folder; hidden files
-    and folders are skipped and symlinked folders are followed once (loops are safe)."""
+    and folders are skipped and symlinked folders are followed once (loops are safe). Folders
+    that cannot be listed (permissions, paths beyond the system's limit) go to `problems`."""
     visited: set[tuple[int, int]] = set()
     for root in roots:
         if root.is_file():
             yield root
             continue
-        for folder, dirs, files in os.walk(root, followlinks=True):
+        for folder, dirs, files in os.walk(root, followlinks=True,
+                                           onerror=None if problems is None else problems.append):
             try:
                 st = os.stat(folder)
             except OSError:  # vanished while walking
@@ -291,7 +293,8 @@ def scan(
                             "photos_missing", "faces", "errors"), 0)
     files: list[Path] = []
     done = 0
-    for path in discover(roots):
+    problems: list[OSError] = []
+    for path in discover(roots, problems):
         files.append(path)
         if len(files) % 500 == 0:
             report("discovering")
@@ -299,6 +302,13 @@ def scan(
     seen = {path_key(p) for p in files}
     moved_from: set[str] = set()
     batch: list[_Pending] = []
+    for exc in problems:  # a folder that vanished meanwhile is simply gone; others are reported
+        if not isinstance(exc, FileNotFoundError) and exc.filename is not None:
+            folder = Path(exc.filename)
+            seen.add(path_key(folder))
+            counts["errors"] += 1
+            batch.append(_error_item(folder, known.get(path_key(folder)),
+                                     f"cannot list folder: {exc.strerror or exc}"))
     run_status = "failed"
     try:
         for path in files:
@@ -332,6 +342,13 @@ def scan(
     return summary
 
 
+def _error_item(path: Path, row, reason: str) -> _Pending:
+    """The error row of a file (or folder) that cannot be read; a known photo keeps its faces."""
+    values = {"path": path_key(path), "folder": path_key(path.parent), "status": "error", "n_faces": 0,
+              "error": reason, "scanned_at": datetime.now()}
+    return _Pending(row.id if row else None, values, [] if row is None else None)
+
+
 def _classify(path, known, by_hash, seen, moved_from, counts, options) -> _Pending | None:
     """Decide what one discovered file needs and count it; returns the row update or None."""
     key = path_key(path)
@@ -339,9 +356,7 @@ def _classify(path, known, by_hash, seen, moved_from, counts, options) -> _Pendi
 
     def error(reason: str) -> _Pending:
         counts["errors"] += 1
-        values = {"path": key, "folder": path_key(path.parent), "status": "error", "n_faces": 0,
-                  "error": reason, "scanned_at": datetime.now()}
-        return _Pending(row.id if row else None, values, [] if row is None else None)
+        return _error_item(path, row, reason)
 
     if key != str(path):
         return error("file name is not valid UTF-8; rename the file to scan it")

@@ -238,3 +238,51 @@ def test_pipe_is_not_opened(tmp_path):
     summary = scan.scan(engine, [tmp_path])
     assert summary["errors"] == 1
     assert "not a regular file" in scan.list_errors(engine)[0]["error"]
+
+
+def deep_chain(base: Path, depth: int = 20) -> None:
+    """Folders nested past the system's path limit (built through directory handles, as no
+    single path can reach there), with a photo at the bottom."""
+    fd = os.open(base, os.O_RDONLY)
+    try:
+        for i in range(depth):
+            os.mkdir(f"{'d' * 250}{i:02d}", dir_fd=fd)
+            inner = os.open(f"{'d' * 250}{i:02d}", os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        photo = os.open("deep.jpg", os.O_WRONLY | os.O_CREAT, dir_fd=fd)
+        os.write(photo, jpeg_bytes(scene(1)))
+        os.close(photo)
+    finally:
+        os.close(fd)
+
+
+def test_folder_beyond_the_path_limit_is_reported(tmp_path):
+    library = tmp_path / "lib"
+    library.mkdir()
+    (library / "ok.jpg").write_bytes(jpeg_bytes(scene(2)))
+    deep_chain(library)
+    engine = open_engine(tmp_path / "library.db")
+    summary = scan.scan(engine, [library])
+    errors = scan.list_errors(engine)
+    assert summary["photos_new"] == 1 and summary["errors"] == 1 and len(errors) == 1
+    assert errors[0]["error"] == "cannot list folder: File name too long"
+    assert errors[0]["path"].startswith(str(library / ("d" * 250 + "00")))
+    again = scan.scan(engine, [library])  # the report stays one row, it is not marked missing
+    assert again["errors"] == 1 and again["photos_missing"] == 0 and len(scan.list_errors(engine)) == 1
+
+
+def test_unreadable_folder_is_reported(tmp_path):
+    if os.geteuid() == 0:
+        pytest.skip("root lists folders whatever their mode")
+    locked = tmp_path / "lib" / "locked"
+    locked.mkdir(parents=True)
+    (locked / "a.jpg").write_bytes(jpeg_bytes(scene(1)))
+    locked.chmod(0)
+    try:
+        engine = open_engine(tmp_path / "library.db")
+        scan.scan(engine, [tmp_path / "lib"])
+        assert [(e["path"], e["error"]) for e in scan.list_errors(engine)] == [
+            (str(locked), "cannot list folder: Permission denied")]
+    finally:
+        locked.chmod(0o755)
