@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 from filelock import FileLock, Timeout
-from sqlalchemy import delete, exists, insert, select, update
+from sqlalchemy import delete, exists, insert, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -329,6 +329,8 @@ def scan(
             report("predicting")
             counts["faces_repredicted"] = repredict(Session, model, cancel=cancel, options=options)["faces"]
             cancelled = cancel is not None and cancel.is_set()
+            if counts["photos_new"] + counts["photos_changed"] + counts["faces_repredicted"]:
+                update_statistics(Session)
         run_status = "cancelled" if cancelled else "done"
     finally:
         summary = {"photos_seen": len(files), **counts, "seconds": round(time.monotonic() - started, 2),
@@ -347,6 +349,17 @@ def _error_item(path: Path, row, reason: str) -> _Pending:
     values = {"path": path_key(path), "folder": path_key(path.parent), "status": "error", "n_faces": 0,
               "error": reason, "scanned_at": datetime.now()}
     return _Pending(row.id if row else None, values, [] if row is None else None)
+
+
+def update_statistics(db) -> None:
+    """Refresh SQLite's statistics (a sampled ANALYZE: ~1 s at 100k photos). Without them its
+    planner takes `model_id = ?` on a prediction index for a few rows and may read a whole
+    model's predictions per photo: minutes for one attribute query at 100k photos instead of
+    tens of milliseconds (benchmarks/bench_query.py). Other databases keep their own."""
+    with _sessions(db).begin() as session:
+        if session.bind.dialect.name == "sqlite":
+            session.execute(text("PRAGMA analysis_limit=1000"))
+            session.execute(text("ANALYZE"))
 
 
 def _classify(path, known, by_hash, seen, moved_from, counts, options) -> _Pending | None:

@@ -1,0 +1,167 @@
+"""Library read latency on a generated database of 100k photos and 150k faces with predictions.
+
+    python benchmarks/bench_query.py [--photos 100000] [--faces 150000] [--repeat 5]
+
+The database (SQLite, the app's schema through open_engine) is generated once into the system
+temp dir and reused while its settings match: photos in 500 folders, 0-4 faces each, one
+prediction row per face from one active model (per-attribute probabilities drawn around
+CelebA-like positive rates), a stored 89x109 JPEG crop per face, and one clustering run (8
+clusters over all faces). Timed, median of --repeat runs after one warm-up:
+  - attribute queries: query.photos and query.faces, 3-term expressions, sorted, first page (100);
+  - cluster-run loading: clusters.load_run (all clusters with their members);
+  - thumbnail page: the grid's rows (gui.listings.photo_rows for one folder and for the whole
+    library) and one page of 100 face crops read from the store and decoded.
+The last line printed is the JSON of the figures (milliseconds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+from sqlalchemy import func, insert, select  # noqa: E402
+
+from photo_sorter import clusters, query, scan  # noqa: E402
+from photo_sorter.attributes import CELEBA_ATTRIBUTES  # noqa: E402
+from photo_sorter.gui import listings  # noqa: E402
+from photo_sorter.store import (  # noqa: E402
+    Cluster, ClusterMember, ClusterRun, Face, ModelVersion, Photo, open_engine, predictions_table,
+    session_factory,
+)
+
+QUERIES = ["Smiling and Eyeglasses and not Wearing_Hat",
+           "Male and Smiling > 0.9 and not Young",
+           "(Smiling or Eyeglasses) and not Male"]
+
+
+def _crops(rng, count: int = 64) -> list[bytes]:
+    """Distinct smooth 89x109 JPEGs, the size of a stored crop."""
+    out = []
+    for _ in range(count):
+        small = rng.integers(0, 256, (5, 4, 3), dtype=np.uint8)
+        buf = io.BytesIO()
+        Image.fromarray(small).resize((89, 109), Image.Resampling.BICUBIC).save(buf, "JPEG", quality=90)
+        out.append(buf.getvalue())
+    return out
+
+
+def generate(path: Path, n_photos: int, n_faces: int, seed: int = 0) -> None:
+    rng = np.random.default_rng(seed)
+    engine = open_engine(path)
+    Session = session_factory(engine)
+    attributes = list(CELEBA_ATTRIBUTES)
+    rates = rng.uniform(0.03, 0.5, len(attributes))
+    with Session.begin() as session:
+        session.add(ModelVersion(name="bench", sha256="b" * 64, path="bench.keras",
+                                 attributes=attributes, thresholds={a: 0.5 for a in attributes},
+                                 card={}, active=True))
+    # Faces per photo: 0-4, rescaled so the total is n_faces.
+    per_photo = rng.choice(5, n_photos, p=[0.25, 0.35, 0.2, 0.12, 0.08])
+    per_photo = np.minimum(4, np.round(per_photo * n_faces / per_photo.sum())).astype(int)
+    per_photo[: n_faces - per_photo.sum()] += 1 if n_faces > per_photo.sum() else 0
+    start = datetime(2015, 1, 1)
+    photos = [{"id": i + 1, "path": f"/photos/folder_{i % 500:03d}/img_{i:07d}.jpg",
+               "folder": f"/photos/folder_{i % 500:03d}", "size": 3_000_000 + i,
+               "mtime_ns": 1_600_000_000_000_000_000 + i, "content_hash": f"{i:064x}",
+               "status": "ok", "width": 4000, "height": 3000,
+               "captured_at": start + timedelta(seconds=int(37 * i)), "capture_source": "exif",
+               "n_faces": int(per_photo[i])} for i in range(n_photos)]
+    crops = _crops(rng)
+    photo_of_face = np.repeat(np.arange(1, n_photos + 1), per_photo)
+    index_in_photo = np.concatenate([np.arange(k) for k in per_photo if k] or [np.zeros(0, int)])
+    logits = np.log(rates / (1 - rates)) + rng.normal(0, 2.5, (len(photo_of_face), len(attributes)))
+    probabilities = 1 / (1 + np.exp(-logits))
+    with engine.begin() as conn:
+        conn.execute(insert(Photo), photos)
+        for lo in range(0, len(photo_of_face), 20_000):
+            hi = min(lo + 20_000, len(photo_of_face))
+            conn.execute(insert(Face), [
+                {"id": f + 1, "photo_id": int(photo_of_face[f]), "index": int(index_in_photo[f]),
+                 "x": 100.0, "y": 100.0, "w": 200.0, "h": 240.0, "confidence": 0.99,
+                 "landmarks": [[150, 200], [250, 200], [200, 250], [160, 300], [240, 300]],
+                 "crop": crops[f % len(crops)]} for f in range(lo, hi)])
+            conn.execute(insert(predictions_table), [
+                {"face_id": f + 1, "model_id": 1, **dict(zip(attributes, map(float, probabilities[f])))}
+                for f in range(lo, hi)])
+        run_id = conn.execute(insert(ClusterRun).values(
+            model_id=1, attributes=attributes, k=8, seed=seed, params={})).inserted_primary_key[0]
+        labels = rng.integers(0, 8, len(photo_of_face))
+        for c in range(8):
+            cluster_id = conn.execute(insert(Cluster).values(
+                run_id=run_id, index=c, name=f"cluster {c}", size=int((labels == c).sum()),
+                centroid=[0.5] * len(attributes), mean_probabilities={})).inserted_primary_key[0]
+            conn.execute(insert(ClusterMember), [
+                {"cluster_id": cluster_id, "face_id": int(f) + 1, "distance": float(d)}
+                for f, d in zip(np.flatnonzero(labels == c), rng.random(int((labels == c).sum())))])
+    scan.update_statistics(engine)  # as a scan does after writing
+    engine.dispose()
+
+
+def median_ms(fn, repeat: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return round(1000 * statistics.median(times), 1)
+
+
+def crop_page(engine, face_ids: list[int]) -> list[Image.Image]:
+    with session_factory(engine)() as session:
+        blobs = session.scalars(select(Face.crop).where(Face.id.in_(face_ids))).all()
+    return [Image.open(io.BytesIO(b)).convert("RGB") for b in blobs]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--photos", type=int, default=100_000)
+    parser.add_argument("--faces", type=int, default=150_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    db = Path(tempfile.gettempdir()) / f"photo_sorter_bench_query_{args.photos}_{args.faces}_{args.seed}.db"
+    results = {"photos": args.photos, "faces": args.faces,
+               "load_before": [round(v, 2) for v in os.getloadavg()]}
+    if not db.is_file():
+        start = time.perf_counter()
+        generate(db.with_suffix(".part"), args.photos, args.faces, args.seed)
+        db.with_suffix(".part").rename(db)
+        results["generate_seconds"] = round(time.perf_counter() - start, 1)
+    engine = open_engine(db)
+    with session_factory(engine)() as session:
+        assert session.scalar(select(func.count()).select_from(Face)) == args.faces
+    ms = {}
+    for expr in QUERIES:
+        ms[f"photos: {expr}"] = median_ms(lambda: query.photos(engine, expr, limit=100), args.repeat)
+        ms[f"faces: {expr}"] = median_ms(lambda: query.faces(engine, expr, limit=100), args.repeat)
+    ms["photos page 2: " + QUERIES[0]] = median_ms(
+        lambda: query.photos(engine, QUERIES[0], limit=100, offset=100), args.repeat)
+    ms["cluster run (load_run)"] = median_ms(lambda: clusters.load_run(engine), args.repeat)
+    ms["grid rows, one folder"] = median_ms(
+        lambda: listings.photo_rows(engine, folder="/photos/folder_007"), args.repeat)
+    ms["grid rows, whole library"] = median_ms(lambda: listings.photo_rows(engine), args.repeat)
+    page = [f["face_id"] for f in query.faces(engine, QUERIES[0], limit=100)]
+    ms["face crop page (100 crops read and decoded)"] = median_ms(lambda: crop_page(engine, page), args.repeat)
+    results["ms"] = ms
+    results["matches"] = {expr: len(query.photos(engine, expr, limit=100)) for expr in QUERIES}
+    results["load_after"] = [round(v, 2) for v in os.getloadavg()]
+    engine.dispose()
+    print(json.dumps(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
