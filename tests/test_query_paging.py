@@ -1,0 +1,76 @@
+"""Pages answered from score bounds first (query.PAGE_BOUNDS) are exactly the pages of the full
+ranking, for faces and photos, any expression form, any page."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from library_factory import make_library
+from photo_sorter import query
+from photo_sorter.attributes import DEFAULT_ATTRIBUTES
+
+EXPRESSIONS = [
+    "Smiling and Eyeglasses and not Wearing_Hat",
+    "(Smiling or Eyeglasses) and not Male",
+    "Male and Smiling > 0.6 and Young < 0.5",
+    "not (Smiling and Male)",
+    "all:Smiling and any:Eyeglasses",
+]
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory):
+    """300 photos with 0-3 faces whose probabilities are often near 0 or 1, as a model's are."""
+    rng = np.random.default_rng(5)
+    photos = []
+    for i in range(300):
+        faces = []
+        for _ in range(rng.integers(0, 4)):
+            p = 1 / (1 + np.exp(-rng.normal(0, 3, len(DEFAULT_ATTRIBUTES))))
+            faces.append({"probs": dict(zip(DEFAULT_ATTRIBUTES, map(float, p)))})
+        photos.append({"name": f"p{i:03d}.jpg", "faces": faces})
+    engine, _, _ = make_library(tmp_path_factory.mktemp("paging") / "lib.db", photos)
+    return engine
+
+
+def pages(engine, fn, expr):
+    return [[(r["path"], r.get("face_id"), r["score"]) for r in fn(engine, expr, limit=limit, offset=offset)]
+            for limit, offset in ((10, 0), (10, 10), (25, 5), (200, 0))]
+
+
+@pytest.mark.parametrize("expr", EXPRESSIONS)
+@pytest.mark.parametrize("fn", [query.faces, query.photos])
+def test_bounded_pages_equal_full_ranking(library, monkeypatch, fn, expr):
+    if fn is query.faces and ":" in expr:
+        pytest.skip("quantifiers are for photo queries")
+    bounded = pages(library, fn, expr)
+    monkeypatch.setattr(query, "PAGE_BOUNDS", ())
+    assert bounded == pages(library, fn, expr)
+
+
+@pytest.mark.parametrize("fn", [query.faces, query.photos])
+def test_pages_come_from_the_bound_then_from_the_full_ranking(library, fn):
+    """The library exercises both ways: the first page lies above a bound, the long one reaches
+    below the last bound (the full ranking answers it)."""
+    first, *_, long = pages(library, fn, EXPRESSIONS[0])
+    assert len(first) == 10 and all(score >= query.PAGE_BOUNDS[-1] for *_, score in first)
+    assert len(long) < 200 and long[-1][2] < query.PAGE_BOUNDS[-1]
+
+
+def test_score_bound_equals_score_comparison(library):
+    """score_bound(node, t) selects exactly the faces whose score is >= t (or <= t)."""
+    from sqlalchemy import select
+
+    from photo_sorter.store import predictions_table, session_factory
+
+    cols = predictions_table.c
+    with session_factory(library)() as session:
+        for expr in EXPRESSIONS[:4]:
+            node = query.resolve_names(query.parse(expr), list(DEFAULT_ATTRIBUTES))
+            _, score = query.face_condition(node, cols, {a: 0.5 for a in DEFAULT_ATTRIBUTES})
+            for t in (0.3, 0.7, 0.9):
+                for at_least in (True, False):
+                    want = select(cols.id).where(score >= t if at_least else score <= t)
+                    got = select(cols.id).where(query.score_bound(node, cols, t, at_least))
+                    assert set(session.scalars(want)) == set(session.scalars(got)), (expr, t, at_least)
