@@ -205,27 +205,55 @@ def install_model(src_path: str | Path, engine=None, models_dir: str | Path | No
     return dest
 
 
+def _resize_matrices(size: int):
+    """The model's antialiased resize of the 218x178 frame to size x size as two matrices
+    (it is linear and separable): TFLite has no antialiased resize op, but it has matmul."""
+    import tensorflow as tf
+
+    def axis(n: int, vertical: bool):
+        eye = tf.eye(n)[:, :, None, None] if vertical else tf.eye(n)[:, None, :, None]
+        out = tf.image.resize(eye, (size, 1) if vertical else (1, size), antialias=True)
+        return tf.reshape(out, (n, size))  # row i: where input line i lands
+
+    return axis(FRAME_HEIGHT, True), axis(FRAME_WIDTH, False)
+
+
 def export_model(model: AttributeModel, fmt: str, out: Path) -> Path:
     """Export for mobile/web: 'tflite' (float32, input uint8 [N, 218, 178, 3]) or 'savedmodel'.
     The card is copied beside the export so thresholds and attribute order travel with it."""
+    import keras
     import tensorflow as tf
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     spec = tf.TensorSpec([None, FRAME_HEIGHT, FRAME_WIDTH, 3], tf.uint8, name="frame")
-    serve = tf.function(lambda frame: model.keras_model(frame, training=False), input_signature=[spec])
+    keras_model = model.keras_model
+    if fmt not in ("savedmodel", "tflite"):
+        raise ValueError(f"unknown export format {fmt!r}; use tflite or savedmodel")
     if fmt == "savedmodel":
+        serve = tf.function(lambda frame: keras_model(frame, training=False), input_signature=[spec])
         module = tf.Module()
         module.serve = serve
-        module.variables_ = model.keras_model.variables
+        module.variables_ = keras_model.variables
         tf.saved_model.save(module, str(out), signatures={"serving_default": serve})
         card_out = out / "card.json"
-    elif fmt == "tflite":
-        converter = tf.lite.TFLiteConverter.from_concrete_functions(
-            [serve.get_concrete_function()], model.keras_model)
-        out.write_bytes(converter.convert())
-        card_out = out.with_suffix(".json")
     else:
-        raise ValueError(f"unknown export format {fmt!r}; use tflite or savedmodel")
+        from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+        rows, cols = _resize_matrices(int(model.card.get("input_size", keras_model.get_layer("resize").height)))
+        # dropout is the identity at inference, and its seed state would stay a TFLite variable
+        after_resize = [layer for layer in keras_model.layers[keras_model.layers.index(keras_model.get_layer("resize")) + 1:]
+                        if not isinstance(layer, keras.layers.Dropout)]
+
+        @tf.function(input_signature=[spec])
+        def serve(frame):
+            x = tf.einsum("Hh,bHWc,Ww->bhwc", rows, tf.cast(frame, tf.float32), cols)
+            for layer in after_resize:
+                x = layer(x, training=False)
+            return x
+
+        frozen = convert_variables_to_constants_v2(serve.get_concrete_function())  # weights as constants
+        out.write_bytes(tf.lite.TFLiteConverter.from_concrete_functions([frozen]).convert())
+        card_out = out.with_suffix(".json")
     card_out.write_text(json.dumps(model.card, indent=2))
     return out
