@@ -10,21 +10,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from photo_sorter.store import Face, Photo, ScanRun, open_engine, predictions_table
-from test_gui import SAMPLE_PHOTOS, make_settings, shot
+from photo_sorter.store import Face, Photo, ScanRun, predictions_table
+from test_gui import SAMPLE_PHOTOS, shot, window  # noqa: F401 - the shared window fixture
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def window(qtbot, tmp_path):
-    from photo_sorter.gui.main_window import MainWindow
-
-    settings = make_settings(tmp_path)
-    win = MainWindow(settings, open_engine(settings.db_path))
-    qtbot.addWidget(win)
-    win.show()
-    return win
 
 
 def assert_consistent(engine) -> None:

@@ -25,6 +25,16 @@ def add_db_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
 
+def open_library(args):
+    """The engine of --db, with a database problem turned into a one-line user error."""
+    from photo_sorter.store import DatabaseError, open_engine
+
+    try:
+        return open_engine(args.db)
+    except DatabaseError as exc:
+        raise UserError(str(exc)) from None
+
+
 def emit(result, as_json: bool, text: str | None = None) -> None:
     """Print a command's result: JSON when asked (or when there is no text form), else text."""
     if as_json or text is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from photo_sorter.cli import UserError, add_db_options, emit
+from photo_sorter.cli import UserError, add_db_options, emit, open_library
 
 
 def register(subparsers) -> None:
@@ -49,15 +49,6 @@ def register(subparsers) -> None:
     p.set_defaults(func=_export)
 
 
-def _engine(args):
-    from photo_sorter.store import DatabaseError, open_engine
-
-    try:
-        return open_engine(args.db)
-    except DatabaseError as exc:
-        raise UserError(str(exc)) from None
-
-
 def _call(fn, *args, **kwargs):
     """Run a core function, turning its input errors into one-line user errors."""
     try:
@@ -72,7 +63,7 @@ def _cluster(args) -> int:
     attributes = [a.strip() for a in args.attributes.split(",") if a.strip()] if args.attributes else None
     k = _call(clusters.parse_k, args.k)
     out = args.out or _sheets_dir(args.db)
-    result = _call(clusters.run_clustering, _engine(args), attributes=attributes, k=k,
+    result = _call(clusters.run_clustering, open_library(args), attributes=attributes, k=k,
                    seed=args.seed, out_dir=out)
     shown = {key: result[key] for key in ("run_id", "k", "silhouette")}
     shown["clusters"] = [{key: c[key] for key in ("id", "name", "size", "sheet")} for c in result["clusters"]]
@@ -96,7 +87,7 @@ def _sheets_dir(db: str | None) -> Path:
 def _best_smiling(args) -> int:
     from photo_sorter import selection
 
-    groups = _call(selection.best_smiling, _engine(args), gap_seconds=args.gap_seconds,
+    groups = _call(selection.best_smiling, open_library(args), gap_seconds=args.gap_seconds,
                    event_gap_seconds=args.event_gap_seconds, visual_split=not args.no_visual_split,
                    min_photos=args.min_photos)
     copies = _call(selection.copy_best, groups, args.out) if args.out else None
@@ -115,7 +106,7 @@ def _choose_best(args) -> int:
 
     if (args.photo_id is None) == (not args.clear):
         raise UserError("give either a PHOTO_ID or --clear")
-    result = _call(selection.choose_best, _engine(args), args.group_key, args.photo_id)
+    result = _call(selection.choose_best, open_library(args), args.group_key, args.photo_id)
     text = (f"{args.group_key}: best is now photo {args.photo_id}" if args.photo_id is not None
             else f"{args.group_key}: pick cleared")
     emit(result, args.json, text)
@@ -125,7 +116,7 @@ def _choose_best(args) -> int:
 def _export(args) -> int:
     from photo_sorter import export
 
-    result = _call(export.export, _engine(args), args.format, out=args.out, where=args.where,
+    result = _call(export.export, open_library(args), args.format, out=args.out, where=args.where,
                    sidecar_name=args.sidecar_name)
     if "text" in result and not args.json:
         sys.stdout.write(result["text"])

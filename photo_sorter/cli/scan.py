@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from photo_sorter.cli import ProgressBar, UserError, add_db_options, emit
+from photo_sorter.cli import ProgressBar, UserError, add_db_options, emit, open_library
 
 
 def register(subparsers) -> None:
@@ -44,15 +44,6 @@ def register(subparsers) -> None:
     p.add_argument("--model", help="MODEL.keras (default: the library's active or the bundled model)")
     add_db_options(p)
     p.set_defaults(func=_repredict)
-
-
-def _engine(args):
-    from photo_sorter.store import DatabaseError, open_engine
-
-    try:
-        return open_engine(args.db)
-    except DatabaseError as exc:
-        raise UserError(str(exc)) from None
 
 
 def _load_model(path):
@@ -100,7 +91,7 @@ def _scan(args) -> int:
         raise UserError("--min-face must be >= 1, --detect-size >= 64, --confidence in (0, 1]")
     options = scan.ScanOptions(min_face=args.min_face, detect_size=args.detect_size,
                                confidence=args.confidence)
-    engine, model = _engine(args), _load_model(args.model)
+    engine, model = open_library(args), _load_model(args.model)
     summary = _run("scan", lambda update, cancel: scan.scan(
         engine, args.paths, model=model, options=options, progress=update, cancel=cancel))
     text = "\n".join(f"{k}: {v}" for k, v in summary.items())
@@ -111,7 +102,7 @@ def _scan(args) -> int:
 def _repredict(args) -> int:
     from photo_sorter import scan
 
-    engine, model = _engine(args), _load_model(args.model)
+    engine, model = open_library(args), _load_model(args.model)
     result = _run("repredict", lambda update, cancel: scan.repredict(
         engine, model, progress=update, cancel=cancel))
     emit(result, args.json, "\n".join(f"{k}: {v}" for k, v in result.items()))
@@ -121,7 +112,7 @@ def _repredict(args) -> int:
 def _query(args) -> int:
     from photo_sorter import query
 
-    engine = _engine(args)
+    engine = open_library(args)
     try:
         rows = getattr(query, args.kind)(engine, args.where, limit=args.limit, offset=args.offset)
     except query.QueryError as exc:
@@ -140,7 +131,7 @@ def _query(args) -> int:
 def _errors(args) -> int:
     from photo_sorter import scan
 
-    rows = scan.list_errors(_engine(args))
+    rows = scan.list_errors(open_library(args))
     emit(rows, args.json, "\n".join(f"{r['path']}: {r['error']}" for r in rows) or "no errors")
     return 0
 
@@ -148,6 +139,6 @@ def _errors(args) -> int:
 def _purge(args) -> int:
     from photo_sorter import scan
 
-    removed = scan.purge_missing(_engine(args))
+    removed = scan.purge_missing(open_library(args))
     emit({"purged": removed}, args.json, f"purged {removed} missing photo(s)")
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from photo_sorter.cli import UserError, add_db_options, emit
+from photo_sorter.cli import UserError, add_db_options, emit, open_library
 
 
 def register(subparsers) -> None:
@@ -154,11 +154,11 @@ def _export(args) -> int:
 
 def _install(args) -> int:
     from photo_sorter.model import ModelError, install_model
-    from photo_sorter.store import DatabaseError, open_engine
 
+    engine = open_library(args)
     try:
-        path = install_model(args.model, open_engine(args.db), args.models_dir)
-    except (ModelError, DatabaseError, OSError) as exc:
+        path = install_model(args.model, engine, args.models_dir)
+    except (ModelError, OSError) as exc:
         raise UserError(str(exc)) from None
     emit({"installed": str(path), "active": True}, args.json, f"installed {path} (now the active model)")
     return 0
