@@ -125,7 +125,7 @@ def comparison_rows(report: dict, installed: dict | None = None) -> list[dict]:
 def mean_row(rows: list[dict]) -> dict:
     """Means over the rows, each column over the attributes where it has a value."""
     out = {"attribute": "mean"}
-    for key in rows[0]:
+    for key in dict.fromkeys(k for row in rows for k in row):
         if key != "attribute":
             vals = [r[key] for r in rows if r.get(key) is not None]
             out[key] = float(np.mean(vals)) if vals else None

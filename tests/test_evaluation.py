@@ -63,3 +63,9 @@ def test_comparison_table_against_references():
     table = evaluation.markdown_table(rows)
     assert "| Smiling | 100.0 | 100.0 | 92.0 | 93.0 | 50.0 |" in table
     assert table.splitlines()[-1].startswith("| mean | 100.0")
+
+
+def test_mean_row_covers_columns_missing_from_the_first_row():
+    rows = [{"attribute": "A", "accuracy": 80.0}, {"attribute": "B", "accuracy": 90.0, "installed_accuracy": 70.0}]
+    mean = evaluation.mean_row(rows)
+    assert mean["accuracy"] == 85.0 and mean["installed_accuracy"] == 70.0
