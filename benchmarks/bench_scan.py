@@ -8,8 +8,8 @@ The library (benchmarks/synthetic_library.py) is generated once per settings int
 (default: a folder under the system temp dir) with its ground truth. Each pipeline runs in a fresh
 process that first loads the model and the detector and runs them once (warm, as in the app), so
 the timed part is the scan alone; that process's peak RSS is reported. Naive: full-resolution
-decode, stock MTCNN on the full image, one model call and one DB commit per face. Ours: scan.scan with
-ScanOptions (defaults unless --detect-size/--min-face). A face counts as found when a stored box's
+decode, stock MTCNN on the full image, one model call and one DB commit per face. Ours: scan.scan
+with ScanOptions (defaults unless --detect-size/--min-face). A face counts as found when a stored box's
 centre lies within half the true width of the true centre and its width is 0.5-2x the true one.
 The last line printed is the JSON of all figures.
 """

@@ -224,11 +224,11 @@ def score_bound(node, columns, t: float, at_least: bool = True):
 PAGE_BOUNDS = (0.9, 0.7)
 
 
-def _page(session, matching, limit: int, offset: int) -> list:
+def _page(session, matching, limit: int | None, offset: int) -> list:
     """Rows [offset, offset + limit) of matching(None), a query ordered by a score, best first;
     matching(t) must give its rows that score at least t. Those come first in the order, so
-    when they fill the page they are the page."""
-    for t in (*PAGE_BOUNDS, None):
+    when they fill the page they are the page. No limit: the whole ranking at once."""
+    for t in (*(PAGE_BOUNDS if limit is not None else ()), None):
         rows = session.execute(matching(t).limit(limit).offset(offset)).all()
         if len(rows) == limit or t is None:
             return rows
