@@ -53,18 +53,18 @@ class TFLiteWeights:
             shape[params["quantized_dimension"]] = -1
         return (q - zeros.reshape(shape)) * scales.reshape(shape)
 
+    def _named(self, scope: str, suffix: str) -> np.ndarray:
+        return self.tensor(next(n for n in self.details if n.startswith(scope) and n.endswith(suffix)))
+
     def scope(self, scope: str) -> tuple[np.ndarray, np.ndarray]:
         """(kernel, bias) of a convolution scope, kernel as tflite stores it."""
-        kernel = next(n for n in self.details if n.startswith(scope) and "weights_quant" in n)
-        bias = next(n for n in self.details if n.startswith(scope) and n.endswith("_Fold_bias"))
-        return self.tensor(kernel), self.tensor(bias)
+        return self._named(scope, "weights_quant/FakeQuantWithMinMaxVars"), self._named(scope, "_Fold_bias")
 
     def classifier(self) -> tuple[np.ndarray, np.ndarray]:
         """The ImageNet classifier (1001 classes, 0 = background) as a Dense kernel [1280, 1001]."""
         scope = "MobilenetV2/Logits/Conv2d_1c_1x1/"
-        kernel = self.tensor(next(n for n in self.details if n.startswith(scope) and "weights_quant" in n))
-        bias = self.tensor(next(n for n in self.details if n.startswith(scope) and n.endswith("_bias")))
-        return kernel.reshape(kernel.shape[0], -1).T, bias
+        kernel = self._named(scope, "weights_quant/FakeQuantWithMinMaxVars")
+        return kernel.reshape(kernel.shape[0], -1).T, self._named(scope, "_bias")
 
     def predict(self, image_224: np.ndarray) -> np.ndarray:
         """Class scores of the tflite model itself for one uint8 [224, 224, 3] image."""
@@ -82,10 +82,8 @@ def load_into(backbone, weights: TFLiteWeights) -> int:
     for layer_name, scope, bn_name in _layer_map():
         kernel, bias = weights.scope(scope)
         layer = backbone.get_layer(layer_name)
-        if "depthwise" in layer_name:
-            kernel = kernel.transpose(1, 2, 3, 0)      # [1, H, W, C] -> [H, W, C, 1]
-        else:
-            kernel = kernel.transpose(1, 2, 3, 0)      # [O, H, W, I] -> [H, W, I, O]
+        # conv [O, H, W, I] -> [H, W, I, O]; depthwise [1, H, W, C] -> [H, W, C, 1]: the same move
+        kernel = kernel.transpose(1, 2, 3, 0)
         expected = layer.get_weights()[0].shape
         if kernel.shape != expected:
             raise ValueError(f"{layer_name}: tflite kernel {kernel.shape} does not fit {expected}"

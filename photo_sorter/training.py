@@ -142,6 +142,8 @@ def build_model(n_attributes: int, image_size: int = 96, alpha: float = 1.0, ini
     any size (the 178x218 aligned frame)."""
     import keras
 
+    if init not in ("none", "imagenet") and not init.startswith("tflite:"):
+        raise TrainingError(f"unknown init {init!r}; use none, imagenet or tflite:PATH")
     weights = "imagenet" if init == "imagenet" else None
     inputs = keras.Input((None, None, 3), dtype="uint8", name="frame")
     x = keras.layers.Resizing(image_size, image_size, antialias=True, name="resize")(inputs)
@@ -151,9 +153,10 @@ def build_model(n_attributes: int, image_size: int = 96, alpha: float = 1.0, ini
     if init.startswith("tflite:"):
         from photo_sorter.tflite_init import TFLiteWeights, load_into
 
-        load_into(backbone, TFLiteWeights(init.split(":", 1)[1]))
-    elif init not in ("none", "imagenet"):
-        raise TrainingError(f"unknown init {init!r}; use none, imagenet or tflite:PATH")
+        try:
+            load_into(backbone, TFLiteWeights(init.split(":", 1)[1]))
+        except ValueError as exc:  # the file does not fit this backbone (alpha other than 1.0)
+            raise TrainingError(str(exc)) from None
     for layer in backbone.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             # A pretrained start fine-tunes with batch norm in inference mode (batch statistics of
@@ -197,18 +200,16 @@ def make_loss(name: str, positive_rates: np.ndarray | None = None, gamma: float 
 
 # ---------------------------------------------------------------- fit
 
-class _Cancel:
-    """Keras callback that stops training when the cancel event is set."""
+def _cancel_callback(cancelled):
+    """Keras callback that stops training once cancelled() is true (checked after each batch)."""
+    import keras
 
-    def __new__(cls, event):
-        import keras
+    class Cancel(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if cancelled():
+                self.model.stop_training = True
 
-        class Cancel(keras.callbacks.Callback):
-            def on_train_batch_end(self, batch, logs=None):
-                if event is not None and event.is_set():
-                    self.model.stop_training = True
-
-        return Cancel()
+    return Cancel()
 
 
 def train(config: TrainConfig, callbacks=(), cancel=None, log=print) -> dict:
@@ -220,6 +221,9 @@ def train(config: TrainConfig, callbacks=(), cancel=None, log=print) -> dict:
     import tensorflow as tf
 
     from photo_sorter import celeba, evaluation
+
+    def cancelled() -> bool:
+        return cancel is not None and cancel.is_set()
 
     keras.utils.set_random_seed(config.seed)
     tf.config.experimental.enable_op_determinism()
@@ -257,7 +261,7 @@ def train(config: TrainConfig, callbacks=(), cancel=None, log=print) -> dict:
         # kept after the run: a later call with more epochs, or after a cancel, resumes from it
         cbs = [keras.callbacks.BackupAndRestore(str(work / backup), delete_checkpoint=False),
                keras.callbacks.CSVLogger(str(work / "log.csv"), append=True),
-               _Cancel(cancel), *extra, *callbacks]
+               _cancel_callback(cancelled), *extra, *callbacks]
         model.fit(train_ds, validation_data=val_ds, initial_epoch=first, epochs=last,
                   steps_per_epoch=steps, callbacks=cbs, verbose=2 if log is print else 0)
 
@@ -270,9 +274,9 @@ def train(config: TrainConfig, callbacks=(), cancel=None, log=print) -> dict:
     elif head_epochs:
         _set_trainable(backbone, False, config.init)
         fit(config.learning_rate, 0, head_epochs, "backup_head")
-        if not (cancel is not None and cancel.is_set()):
+        if not cancelled():
             model.save_weights(head_done)
-    if config.epochs > head_epochs and not (cancel is not None and cancel.is_set()):
+    if config.epochs > head_epochs and not cancelled():
         _set_trainable(backbone, True, config.init)
         fit(fine_lr, head_epochs, config.epochs, "backup", [
             keras.callbacks.ModelCheckpoint(
@@ -280,7 +284,7 @@ def train(config: TrainConfig, callbacks=(), cancel=None, log=print) -> dict:
                 initial_value_threshold=_best_val_loss(work / "log.csv", head_epochs) if best.exists() else None),
             keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience)])
     seconds = time.time() - start
-    if cancel is not None and cancel.is_set():
+    if cancelled():
         return {"cancelled": True, "work_dir": str(work)}
     if best.exists():
         model = keras.saving.load_model(best, compile=False)
