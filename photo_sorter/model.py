@@ -71,6 +71,16 @@ def read_card(model_path: Path) -> dict:
     return card
 
 
+def unreliable_attributes(card: dict) -> dict[str, str]:
+    """Attributes whose tags the card marks as untrustworthy (validation precision below 0.5),
+    with the short reason shown to the user. They are still predicted, stored and sortable, but
+    never written as keywords and shown greyed."""
+    marked = card.get("unreliable") or {}
+    if isinstance(marked, list):
+        return {name: "its tags are too often wrong" for name in marked}
+    return {str(k): str(v) for k, v in marked.items()}
+
+
 @cache
 def device_name() -> str:
     """'GPU: <name>' when TensorFlow sees a GPU, else 'CPU'."""
@@ -101,6 +111,10 @@ class AttributeModel:
     @property
     def thresholds(self) -> dict[str, float]:
         return {a: float(self.card["thresholds"].get(a, 0.5)) for a in self.attributes}
+
+    @property
+    def unreliable(self) -> dict[str, str]:
+        return unreliable_attributes(self.card)
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> AttributeModel:
