@@ -17,7 +17,9 @@ import difflib
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import and_, case, func, not_, or_, select, true
+from sqlalchemy import Float, and_, func, not_, or_, select, true
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.orm import aliased
 
 from photo_sorter.attributes import CELEBA_ATTRIBUTES
@@ -62,8 +64,16 @@ _TOKEN = re.compile(
 )
 _KEYWORDS = ("and", "or", "not")
 
+# Bounds on what one expression may ask, so that parsing, SQL compilation and SQLite's own limits
+# (expression depth 1000) are never reached: far above what a person or the filter panel writes.
+MAX_LENGTH = 10_000      # characters
+MAX_TERMS = 500          # attribute names
+MAX_DEPTH = 50           # nested parentheses, `not`s and quantifiers
+
 
 def _tokenize(text: str) -> list[tuple[str, str]]:
+    if len(text) > MAX_LENGTH:
+        raise QueryError(f"the expression is too long ({len(text)} characters; at most {MAX_LENGTH})")
     tokens, pos, text = [], 0, text.rstrip()
     while pos < len(text):
         match = _TOKEN.match(text, pos)
@@ -77,6 +87,9 @@ def _tokenize(text: str) -> list[tuple[str, str]]:
             value = value[:-1].lower()
         tokens.append((kind, value))
         pos = match.end()
+    terms = sum(kind == "name" for kind, _ in tokens)
+    if terms > MAX_TERMS:
+        raise QueryError(f"the expression has too many terms ({terms}; at most {MAX_TERMS})")
     return tokens
 
 
@@ -87,6 +100,7 @@ class _Parser:
     def __init__(self, text: str):
         self.tokens = _tokenize(text)
         self.pos = 0
+        self.depth = 0
 
     def peek(self) -> str | None:
         return self.tokens[self.pos][0] if self.pos < len(self.tokens) else None
@@ -122,23 +136,32 @@ class _Parser:
 
     def unary(self):
         kind = self.peek()
-        if kind == "not":
-            self.pos += 1
-            return Not(self.unary())
-        if kind == "quant":
-            return Quantified(self.take("quant"), self.unary())
-        if kind == "paren" and self.tokens[self.pos][1] == "(":
-            self.pos += 1
-            node = self.or_expr()
-            if self.peek() != "paren" or self.tokens[self.pos][1] != ")":
-                raise QueryError("missing closing parenthesis")
-            self.pos += 1
+        if kind in ("not", "quant") or (kind == "paren" and self.tokens[self.pos][1] == "("):
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                raise QueryError(f"the expression nests too deeply (at most {MAX_DEPTH} levels of "
+                                 "parentheses, `not` and quantifiers)")
+            node = self.nested(kind)
+            self.depth -= 1
             return node
         name = self.take("name")
         if self.peek() == "op":
             op = self.take("op")
             return Attr(name, op, float(self.take("number")))
         return Attr(name)
+
+    def nested(self, kind: str):
+        if kind == "not":
+            self.pos += 1
+            return Not(self.unary())
+        if kind == "quant":
+            return Quantified(self.take("quant"), self.unary())
+        self.pos += 1  # "("
+        node = self.or_expr()
+        if self.peek() != "paren" or self.tokens[self.pos][1] != ")":
+            raise QueryError("missing closing parenthesis")
+        self.pos += 1
+        return node
 
 
 def parse(text: str):
@@ -173,12 +196,44 @@ def resolve_names(node, known: list[str]):
 
 # --- compilation -----------------------------------------------------------------------------
 
-def _least(a, b):
-    return case((a < b, a), else_=b)
+class _Extreme(FunctionElement):
+    """The smallest (least) or largest (greatest) of its arguments, each written once, so a score
+    stays linear in the expression's size (a CASE repeats its operands: exponential when nested)."""
+
+    type = Float()
+    inherit_cache = True
 
 
-def _greatest(a, b):
-    return case((a > b, a), else_=b)
+class _Least(_Extreme):
+    name = "least"
+    inherit_cache = True
+
+
+class _Greatest(_Extreme):
+    name = "greatest"
+    inherit_cache = True
+
+
+@compiles(_Extreme)
+def _compile_extreme(element, compiler, **kw):  # PostgreSQL, MySQL: LEAST/GREATEST
+    return f"{element.name.upper()}({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(_Extreme, "sqlite")
+def _compile_extreme_sqlite(element, compiler, **kw):  # SQLite: the multi-argument scalar min/max
+    name = "min" if element.name == "least" else "max"
+    return f"{name}({compiler.process(element.clauses, **kw)})"
+
+
+# SQLite takes at most 127 arguments per function (SQLITE_MAX_FUNCTION_ARG): longer lists nest.
+_MAX_ARGS = 100
+
+
+def _extreme(kind: type[_Extreme], scores: list):
+    if len(scores) > _MAX_ARGS:
+        return _extreme(kind, [_extreme(kind, scores[i:i + _MAX_ARGS])
+                               for i in range(0, len(scores), _MAX_ARGS)])
+    return kind(*scores) if len(scores) > 1 else scores[0]  # SQLite's min(x) is the aggregate
 
 
 def face_condition(node, columns, thresholds: dict):
@@ -197,11 +252,8 @@ def face_condition(node, columns, thresholds: dict):
         raise QueryError(f"'{node.kind}:' quantifies over the faces of a photo: use it in photo "
                          "queries, and not inside another quantifier")
     parts = [face_condition(c, columns, thresholds) for c in node.children]
-    combine, pick = (and_, _least) if node.op == "and" else (or_, _greatest)
-    score = parts[0][1]
-    for _, s in parts[1:]:
-        score = pick(score, s)
-    return combine(*(c for c, _ in parts)), score
+    combine, pick = (and_, _Least) if node.op == "and" else (or_, _Greatest)
+    return combine(*(c for c, _ in parts)), _extreme(pick, [s for _, s in parts])
 
 
 def score_bound(node, columns, t: float, at_least: bool = True):
@@ -222,13 +274,17 @@ def score_bound(node, columns, t: float, at_least: bool = True):
 # Score bounds tried before the whole match: a page of matches that all score at least this is an
 # index range scan away (~20 ms at 150k faces) where ranking every match takes ~200 ms.
 PAGE_BOUNDS = (0.9, 0.7)
+# ...for expressions of at most this many terms: a bound on more is as many index ranges, and an
+# `and` of many terms rarely scores high enough to fill a page, so the tries cost more than they save.
+BOUNDED_TERMS = 8
 
 
-def _page(session, matching, limit: int | None, offset: int) -> list:
-    """Rows [offset, offset + limit) of matching(None), a query ordered by a score, best first;
-    matching(t) must give its rows that score at least t. Those come first in the order, so
-    when they fill the page they are the page. No limit: the whole ranking at once."""
-    for t in (*(PAGE_BOUNDS if limit is not None else ()), None):
+def _page(session, matching, node, limit: int | None, offset: int) -> list:
+    """Rows [offset, offset + limit) of matching(None), a query ordered by node's score, best
+    first; matching(t) must give its rows that score at least t. Those come first in the order,
+    so when they fill the page they are the page. No limit: the whole ranking at once."""
+    bounded = limit is not None and sum(isinstance(n, Attr) for n in _walk(node)) <= BOUNDED_TERMS
+    for t in (*(PAGE_BOUNDS if bounded else ()), None):
         rows = session.execute(matching(t).limit(limit).offset(offset)).all()
         if len(rows) == limit or t is None:
             return rows
@@ -328,7 +384,7 @@ def faces(engine, expr: str, limit: int = 100, offset: int = 0, order: str = "sc
         if order == "score":
             stmt = stmt.order_by(score.desc(), Face.id)
             rows = _page(session, lambda t: stmt if t is None else
-                         stmt.where(score_bound(node, predictions_table.c, t)), limit, offset)
+                         stmt.where(score_bound(node, predictions_table.c, t)), node, limit, offset)
         else:
             rows = session.execute(stmt.order_by(Face.confidence.desc(), Face.id)
                                    .limit(limit).offset(offset)).all()
@@ -344,8 +400,11 @@ def photos(engine, expr: str, limit: int = 100, offset: int = 0,
         node = _compile(expr, model)
         faces_node = _strip_quantifiers(node)
         stmt, _, score = _face_select(model, faces_node)
+        # The photo's faces first (by photo_id), then each one's prediction: an outer join fixes
+        # that order (a face without a prediction adds a NULL, which max() skips). As an inner
+        # join SQLite, without statistics, may scan every prediction of the model per photo.
         best = (select(func.max(score)).select_from(Face)
-                .join(predictions_table, _predicted_by(model.id))
+                .outerjoin(predictions_table, _predicted_by(model.id))
                 .where(Face.photo_id == Photo.id).scalar_subquery().label("best"))
 
         def matching(t):
@@ -360,7 +419,7 @@ def photos(engine, expr: str, limit: int = 100, offset: int = 0,
                     .order_by(best.desc(), Photo.id))
             return stmt if within is None else stmt.where(Photo.id.in_(within))
 
-        matched = _page(session, matching, limit, offset)
+        matched = _page(session, matching, node, limit, offset)
         face_rows = session.execute(
             stmt.where(Face.photo_id.in_([p.id for p in matched])).order_by(Face.index)
         ).all() if matched else []

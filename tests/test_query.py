@@ -128,3 +128,88 @@ def test_attribute_comparison_runs_on_an_index(library):
             'EXPLAIN QUERY PLAN SELECT face_id FROM predictions WHERE model_id = 1 AND "Smiling" > 0.9'
         )).all()
     assert any("ix_predictions_model_Smiling" in str(row) for row in plan)
+
+
+def _long_expression(n: int) -> str:
+    """n terms of every form: names, comparisons, `not`, nested parentheses, `and` and `or`."""
+    attrs = list(DEFAULT_ATTRIBUTES)
+    terms = [(f"{attrs[i % len(attrs)]} > 0.{i % 9 + 1}", f"not {attrs[i % len(attrs)]}",
+              f"{attrs[i % len(attrs)]}")[i % 3] for i in range(n)]
+    groups = [f"({' or '.join(terms[i:i + 4])})" if i % 40 else f"not ({' and '.join(terms[i:i + 4])})"
+              for i in range(0, n, 4)]
+    return " and ".join(groups)  # matched by a few percent of random faces
+
+
+@pytest.fixture(scope="module")
+def big_library(tmp_path_factory):
+    """10k photos with one face each, predictions drawn at random (bulk inserts: seconds)."""
+    import numpy as np
+    from sqlalchemy import insert
+
+    from photo_sorter.store import Face, ModelVersion, open_engine, predictions_table
+
+    rng = np.random.default_rng(0)
+    attrs = list(DEFAULT_ATTRIBUTES)
+    engine = open_engine(tmp_path_factory.mktemp("big") / "lib.db")
+    with session_factory(engine).begin() as s:
+        s.add(ModelVersion(name="m", sha256="0" * 64, path="m.keras", attributes=attrs,
+                           thresholds={a: 0.5 for a in attrs}, card={}, active=True))
+        s.flush()
+        n = 10_000
+        s.execute(insert(Photo), [{"id": i + 1, "path": f"/p/{i}.jpg", "folder": "/p", "status": "ok",
+                                   "n_faces": 1} for i in range(n)])
+        s.execute(insert(Face), [{"id": i + 1, "photo_id": i + 1, "index": 0, "x": 0, "y": 0, "w": 9,
+                                  "h": 9, "confidence": 0.99, "landmarks": []} for i in range(n)])
+        probs = rng.random((n, len(attrs)))
+        s.execute(insert(predictions_table), [{"face_id": i + 1, "model_id": 1,
+                                               **dict(zip(attrs, map(float, probs[i])))}
+                                              for i in range(n)])
+    return engine
+
+
+def test_score_sql_grows_linearly_and_200_terms_answer_in_a_second(big_library):
+    """The score was a CASE repeating both operands per `and`/`or`: 16 terms compiled to 3.7 MB."""
+    import time
+
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from photo_sorter.store import predictions_table
+
+    def sql_size(n, dialect):
+        node = query.resolve_names(query.parse(_long_expression(n)), list(DEFAULT_ATTRIBUTES))
+        _, score = query.face_condition(node, predictions_table.c, {a: 0.5 for a in DEFAULT_ATTRIBUTES})
+        return len(str(score.compile(dialect=dialect)))
+
+    for dialect in (sqlite.dialect(), postgresql.dialect()):
+        sizes = [sql_size(n, dialect) for n in (50, 100, 200)]
+        assert sizes[2] < 60 * 200, sizes  # tens of characters per term (a quoted column name)
+        assert sizes[2] / sizes[1] == pytest.approx(2, rel=0.1) and sizes[1] / sizes[0] == pytest.approx(2, rel=0.1)
+    expr = _long_expression(200)
+    for fn in (query.photos, query.faces):
+        start = time.process_time()  # CPU time (SQLite runs in this process): the machine's load aside
+        rows = fn(big_library, expr, limit=50)
+        assert time.process_time() - start < 1.0
+        assert rows and [r["score"] for r in rows] == sorted((r["score"] for r in rows), reverse=True)
+
+
+def test_more_than_a_function_call_takes_arguments_still_scores_right(library):
+    """SQLite takes at most 127 arguments per min()/max(): a 150-term `or` nests them."""
+    engine, ids = library
+    expr = " or ".join(["Smiling > 0.99"] * 149 + ["Eyeglasses > 0.95"])
+    rows = query.faces(engine, expr)
+    assert [r["face_id"] for r in rows] == [ids["split_pair.jpg"][1]]
+    assert rows[0]["score"] == pytest.approx(0.97)
+
+
+@pytest.mark.parametrize("expr, message", [
+    ("(" * 300 + "Smiling" + ")" * 300, "nests too deeply"),
+    ("not " * 2000 + "Smiling", "nests too deeply"),
+    ("all:" * 60 + "Smiling", "nests too deeply"),
+    (" or ".join(["Smiling"] * (query.MAX_TERMS + 1)), "too many terms"),
+    ("Smiling or " + " " * query.MAX_LENGTH + "Male", "too long"),
+])
+def test_parser_limits_are_one_line_errors(expr, message):
+    with pytest.raises(QueryError, match=message) as info:
+        query.parse(expr)
+    assert "\n" not in str(info.value)
+    query.parse("(" * query.MAX_DEPTH + "Smiling" + ")" * query.MAX_DEPTH)  # the limit itself is fine
