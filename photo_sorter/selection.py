@@ -214,6 +214,29 @@ def explain(ranked: list[dict]) -> list[str]:
     return reasons
 
 
+def plain_ranking(ranked: list[dict]) -> list[str]:
+    """One short phrase per photo of a ranking, in plain words and without ids or formulas:
+    'everyone smiles' for the first, then how each other photo falls short of it
+    ('smiles less', 'fewer people smiling', 'more blurred', 'as good, taken later')."""
+    if not ranked:
+        return []
+    best = ranked[0]
+    out = ["everyone smiles" if best["everyone_smiling"]
+           else f"{best['n_smiling']} of {best['n_faces']} smiling"]
+    for r in ranked[1:]:
+        if _rank_key(r) == _rank_key(best):
+            out.append("as good, taken later")
+        elif r["n_smiling"] / r["n_faces"] < best["n_smiling"] / best["n_faces"]:
+            out.append("fewer people smiling" if best["n_faces"] > 1 else "not smiling")
+        else:
+            blur = max((f["blurry"] or 0) for f in r["faces"]) if r["faces"] else 0
+            best_blur = max((f["blurry"] or 0) for f in best["faces"]) if best["faces"] else 0
+            smile = sum(f["smiling"] for f in r["faces"]) / len(r["faces"])
+            best_smile = sum(f["smiling"] for f in best["faces"]) / len(best["faces"])
+            out.append("more blurred" if blur - best_blur > best_smile - smile else "smiles less")
+    return out
+
+
 # ---------------------------------------------------------------- the library
 
 
@@ -304,13 +327,18 @@ def choose_best(engine, group_key: str, photo_id: int | None) -> dict:
 
 
 def copy_best(groups: list[dict], out_dir: str | Path) -> list[str]:
-    """Copy each group's best photo into out_dir (the originals stay where they are); a name
-    already taken there gets a numbered suffix, so nothing is ever overwritten."""
+    """Copy each group's best photo into out_dir (see copy_files)."""
+    return copy_files([group["best"]["path"] for group in groups], out_dir)
+
+
+def copy_files(paths: list[str], out_dir: str | Path) -> list[str]:
+    """Copy photos into out_dir (the originals stay where they are); a name already taken there
+    gets a numbered suffix, so nothing is ever overwritten. Returns the copies' paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     copied = []
-    for group in groups:
-        src = Path(group["best"]["path"])
+    for path in paths:
+        src = Path(path)
         target = out_dir / src.name
         n = 1
         while target.exists():

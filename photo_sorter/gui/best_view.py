@@ -1,5 +1,6 @@
-"""Best smiling view: each burst as a row of thumbnails, the best photo highlighted, per-face smile
-scores under each photo. Double-click a photo to make it the best; export copies or lists the picks."""
+"""Best smiling view: each burst as a compact row of thumbnails, the best first and highlighted,
+each other photo with why it lost in plain words. Double-click (or Enter) makes a photo the best;
+export copies or lists the picks."""
 
 from __future__ import annotations
 
@@ -8,20 +9,21 @@ from pathlib import Path
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QColor, QIcon
 from PySide6.QtWidgets import (
-    QDoubleSpinBox, QFileDialog, QFrame, QHBoxLayout, QLabel, QListView, QListWidget,
+    QCheckBox, QDoubleSpinBox, QFileDialog, QFrame, QHBoxLayout, QLabel, QListView, QListWidget,
     QListWidgetItem, QMenu, QPushButton, QScrollArea, QToolButton, QVBoxLayout, QWidget,
 )
 
+from photo_sorter.gui.config import remember_folder, start_folder
 from photo_sorter.gui.tasks import Task, one_line
 from photo_sorter.gui.thumbnails import ThumbnailLoader
 
 PhotoRole = Qt.ItemDataRole.UserRole + 1
-ICON = 120
+ICON = QSize(128, 96)  # landscape cell: portrait thumbnails fit its height, no empty band
 BEST_COLOUR = QColor("#f9e79f")
 
 
-def _fmt(value: float | None) -> str:
-    return "–" if value is None else f"{value:.2f}"
+def _ordinal(n: int) -> str:
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
 
 
 class GroupRow(QFrame):
@@ -36,38 +38,44 @@ class GroupRow(QFrame):
         self.setFrameShape(QFrame.Shape.StyledPanel)
         start = group.get("start")
         when = f"{start:%Y-%m-%d %H:%M:%S}" if hasattr(start, "strftime") else str(start or "")
+        from photo_sorter.selection import plain_ranking
+
+        who = "your pick" if group["manual"] else "picked automatically"
         head = QLabel(f"<b>{Path(group['folder']).name}</b> · {when} · {len(group['photo_ids'])} photos"
-                      f" · best: {'your choice' if group['manual'] else 'automatic'}"
-                      f"<br><span style='color:gray'>{'; '.join(group['reasons'])}</span>")
-        head.setWordWrap(True)
+                      f" · best {who}")
         self.photos = QListWidget()
         self.photos.setViewMode(QListView.ViewMode.IconMode)
         self.photos.setFlow(QListView.Flow.LeftToRight)
         self.photos.setWrapping(False)
         self.photos.setMovement(QListView.Movement.Static)
-        self.photos.setIconSize(QSize(ICON, ICON))
-        self.photos.setGridSize(QSize(ICON + 30, ICON + 56))
-        self.photos.setFixedHeight(ICON + 64)
-        self.photos.setToolTip("Double-click a photo to make it the best of this burst")
-        self.photos.itemDoubleClicked.connect(
-            lambda item: self.chosen.emit(group["key"], item.data(PhotoRole)))
+        self.photos.setIconSize(ICON)
+        text_h = 2 * self.photos.fontMetrics().lineSpacing()
+        self.photos.setGridSize(QSize(ICON.width() + 40, ICON.height() + text_h + 10))
+        self.photos.setFixedHeight(ICON.height() + text_h + 16 + self.photos.horizontalScrollBar().sizeHint().height())
+        self.photos.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.photos.setToolTip("Double-click a photo, or select it and press Enter, to make it the best")
+        # double-click and Enter both activate: picking works from the keyboard
+        self.photos.itemActivated.connect(lambda item: self.chosen.emit(group["key"], item.data(PhotoRole)))
         best = group["best"]["photo_id"]
+        ranking = sorted(group["ranking"], key=lambda r: r["photo_id"] != best)  # the best first
+        words = dict(zip((r["photo_id"] for r in group["ranking"]), plain_ranking(group["ranking"])))
         self.items: dict[str, QListWidgetItem] = {}
-        for r in group["ranking"]:
-            faces = " · ".join(f"{f['smiling']:.2f}" for f in r["faces"])
-            star = "★ best\n" if r["photo_id"] == best else ""
-            item = QListWidgetItem(f"{star}smile {faces}")
+        for place, r in enumerate(ranking, 1):
+            name = Path(r["path"]).name
+            text = (f"★ {name}\n{words[r['photo_id']]}" if r["photo_id"] == best
+                    else f"{_ordinal(place)}: {name}\n{words[r['photo_id']]}")
+            item = QListWidgetItem(text)
             item.setData(PhotoRole, r["photo_id"])
-            per_face = "; ".join(f"smile {f['smiling']:.2f}, blur {_fmt(f['blurry'])}, score {f['score']:.2f}"
-                                 for f in r["faces"])
-            item.setToolTip(f"{r['path']}\nscore {r['score']:.2f}, {r['n_smiling']}/{r['n_faces']} "
-                            f"smiling\nper face: {per_face}")
+            item.setToolTip(f"{r['path']}\n{r['n_smiling']} of {r['n_faces']} face(s) smiling")
             if r["photo_id"] == best:
                 item.setBackground(BEST_COLOUR)
+                item.setForeground(QColor("black"))
             self.items[r["path"]] = item
             self.photos.addItem(item)
             self.update_thumbnail(r["path"])
         layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 4, 6, 4)
+        layout.setSpacing(2)
         top = QHBoxLayout()
         top.addWidget(head, 1)
         if group["manual"]:
@@ -99,6 +107,10 @@ class BestView(QWidget):
         self.gap.setValue(2.0)
         self.gap.setSuffix(" s")
         self.gap.setToolTip("Photos taken closer together than this belong to one burst")
+        self.visual_split = QCheckBox("Split bursts by look")
+        self.visual_split.setChecked(True)
+        self.visual_split.setToolTip("Photos taken seconds apart but of different scenes make separate bursts")
+        self.visual_split.toggled.connect(lambda _on: self.groups and self.refresh())
         self.refresh_button = QPushButton("Find bursts")
         self.refresh_button.clicked.connect(self.refresh)
         self.export_button = QToolButton()
@@ -113,18 +125,22 @@ class BestView(QWidget):
         bar = QHBoxLayout()
         bar.addWidget(QLabel("Burst gap:"))
         bar.addWidget(self.gap)
+        bar.addWidget(self.visual_split)
         bar.addWidget(self.refresh_button)
         bar.addWidget(self.export_button)
         bar.addWidget(self.status, 1)
         self.container = QWidget()
         self.rows_layout = QVBoxLayout(self.container)
+        self.rows_layout.setSpacing(4)
         self.rows_layout.addStretch()
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(self.container)
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setWidget(self.container)
+        self._keep_scroll: int | None = None
+        self.scroll.verticalScrollBar().rangeChanged.connect(lambda _lo, _hi: self._restore_scroll())
         layout = QVBoxLayout(self)
         layout.addLayout(bar)
-        layout.addWidget(scroll, 1)
+        layout.addWidget(self.scroll, 1)
         loader.ready.connect(lambda path: [row.update_thumbnail(path) for row in self.rows])
         self.export_button.setEnabled(False)
         self.status.setText("Press Find bursts to group the library's photos and pick the best smile of each.")
@@ -134,8 +150,9 @@ class BestView(QWidget):
             return
         from photo_sorter import selection
 
-        engine, gap = self.engine, self.gap.value()
-        self.task = Task(lambda progress, cancel: selection.best_smiling(engine, gap_seconds=gap), self)
+        engine, gap, split = self.engine, self.gap.value(), self.visual_split.isChecked()
+        self.task = Task(lambda progress, cancel: selection.best_smiling(
+            engine, gap_seconds=gap, visual_split=split), self)
         self.task.succeeded.connect(self._show)
         self.task.failed.connect(lambda msg: self._show([], msg))
         self.task.finished.connect(self._task_ended)
@@ -148,6 +165,9 @@ class BestView(QWidget):
         self.refresh_button.setEnabled(True)
 
     def _show(self, groups: list[dict], error: str = "") -> None:
+        """Rebuild the rows where the reader was: a pick re-runs the search, and the view stays
+        at the burst that was picked in."""
+        keep = self.scroll.verticalScrollBar().value()
         self.groups = groups
         for row in self.rows:
             row.setParent(None)
@@ -169,7 +189,16 @@ class BestView(QWidget):
             manual = sum(g["manual"] for g in groups)
             self.status.setText(f"{len(groups)} burst{'s' if len(groups) != 1 else ''}"
                                 + (f", {manual} picked by you" if manual else "")
-                                + ". Double-click a photo to make it the best.")
+                                + ". Double-click a photo (or Enter) to make it the best.")
+        self._keep_scroll = keep
+        self._restore_scroll()
+
+    def _restore_scroll(self) -> None:
+        """Back to where the reader was once the rebuilt rows give the scroll bar its range."""
+        bar = self.scroll.verticalScrollBar()
+        if self._keep_scroll is not None and bar.maximum() >= self._keep_scroll:
+            bar.setValue(self._keep_scroll)
+            self._keep_scroll = None
 
     def choose(self, key: str, photo_id: int | None) -> None:
         from photo_sorter import selection
@@ -182,8 +211,9 @@ class BestView(QWidget):
         self.refresh()
 
     def _ask_copy(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Copy the best photos into")
+        folder = QFileDialog.getExistingDirectory(self, "Copy the best photos into", start_folder())
         if folder:
+            remember_folder(folder)
             self.copy_to(folder)
 
     def copy_to(self, folder: str) -> list[str]:
@@ -199,9 +229,10 @@ class BestView(QWidget):
         return copied
 
     def _ask_list(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save the list of best photos", "best_photos.txt",
-                                              "Text files (*.txt)")
+        path, _ = QFileDialog.getSaveFileName(self, "Save the list of best photos",
+                                              str(Path(start_folder()) / "best_photos.txt"), "Text files (*.txt)")
         if path:
+            remember_folder(path)
             self.save_list(path)
 
     def save_list(self, path: str) -> None:

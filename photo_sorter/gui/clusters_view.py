@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QPixmap
+from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtGui import QColor, QPixmap
 from PySide6.QtWidgets import (
     QComboBox, QFormLayout, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton,
     QScrollArea, QSpinBox, QSplitter, QVBoxLayout, QWidget,
@@ -14,8 +14,9 @@ from PySide6.QtWidgets import (
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from photo_sorter.attributes import CELEBA_ATTRIBUTES, CLUSTER_ATTRIBUTES, label
+from photo_sorter.attributes import CLUSTER_ATTRIBUTES, DEFAULT_ATTRIBUTES, label
 from photo_sorter.gui.tasks import Task
+from photo_sorter.library import run_outdated
 from photo_sorter.store import ClusterRun
 
 AttrRole = Qt.ItemDataRole.UserRole + 1
@@ -24,26 +25,24 @@ AttrRole = Qt.ItemDataRole.UserRole + 1
 class ClustersView(QWidget):
     """`photosRequested(rows)` asks the window to show a cluster's photos in the grid."""
 
-    photosRequested = Signal(list)
+    photosRequested = Signal(list, str)  # photo rows, what they are ("Cluster 2: Smiling")
 
     def __init__(self, engine, sheets_dir: Path, parent=None):
         super().__init__(parent)
         self.engine, self.sheets_dir = engine, Path(sheets_dir)
         self.task: Task | None = None
         self.run_data: dict | None = None
+        self.sheet_zoom: float | None = None  # None: fit the width of the pane
+        self.sheet_pixmap = QPixmap()
 
         self.attribute_list = QListWidget()
-        for a in CELEBA_ATTRIBUTES:
-            item = QListWidgetItem(label(a))
-            item.setData(AttrRole, a)
-            item.setCheckState(Qt.CheckState.Checked if a in CLUSTER_ATTRIBUTES else Qt.CheckState.Unchecked)
-            self.attribute_list.addItem(item)
+        self.set_attributes(DEFAULT_ATTRIBUTES)
         self.k_spin = QSpinBox()
         self.k_spin.setRange(1, 30)
         self.k_spin.setSpecialValueText("auto")  # 1 (the minimum) reads "auto": one cluster says nothing
         self.k_spin.setValue(1)
         self.run_button = QPushButton("Run clustering")
-        self.run_button.clicked.connect(self.run_clustering)
+        self.run_button.clicked.connect(lambda: self.run_clustering())
         self.runs_combo = QComboBox()
         self.runs_combo.activated.connect(lambda i: self.load(self.runs_combo.itemData(i)))
         form = QFormLayout()
@@ -78,14 +77,58 @@ class ClustersView(QWidget):
         self.sheet_scroll = QScrollArea()
         self.sheet_scroll.setWidgetResizable(True)
         self.sheet_scroll.setWidget(self.sheet)
+        self.sheet_scroll.viewport().installEventFilter(self)
+        self.outdated = QLabel()
+        self.outdated.setWordWrap(True)
+        self.outdated.setStyleSheet("background: #fdebd0; padding: 4px; border-radius: 3px")
+        self.rerun_button = QPushButton("Re-run with the same settings")
+        self.rerun_button.clicked.connect(self.rerun)
+        notice = QHBoxLayout()
+        notice.addWidget(self.outdated, 1)
+        notice.addWidget(self.rerun_button)
+        self.notice = QWidget()
+        self.notice.setLayout(notice)
+        self.notice.hide()
+        zoom = QHBoxLayout()
+        zoom.addWidget(QLabel("Sheet:"))
+        for text, tip, slot in (("Fit", "Fit the sheet to the pane's width", lambda: self.zoom_sheet(None)),
+                                ("−", "Zoom out (Ctrl+wheel)", lambda: self.zoom_sheet(0.8)),
+                                ("+", "Zoom in (Ctrl+wheel)", lambda: self.zoom_sheet(1.25)),
+                                ("100 %", "Actual size", lambda: self.zoom_sheet(1.0, absolute=True))):
+            b = QPushButton(text)
+            b.setToolTip(tip)
+            b.clicked.connect(slot)
+            zoom.addWidget(b)
+        zoom.addStretch()
+        right = QVBoxLayout()
+        right.setContentsMargins(0, 0, 0, 0)
+        right.addWidget(self.notice)
+        right.addLayout(zoom)
+        right.addWidget(self.sheet_scroll, 1)
+        right_w = QWidget()
+        right_w.setLayout(right)
 
         split = QSplitter()
-        for w in (left_w, middle_w, self.sheet_scroll):
+        for w in (left_w, middle_w, right_w):
             split.addWidget(w)
-        split.setSizes([220, 300, 760])
+        split.setSizes([200, 260, 820])
         layout = QHBoxLayout(self)
         layout.addWidget(split)
         self.refresh_runs()
+
+    def set_attributes(self, attributes: list[str], unreliable: dict[str, str] | None = None) -> None:
+        """Offer the active model's attributes only (rebuilt when another model is installed),
+        keeping the ticks; unreliable ones are greyed with their reason."""
+        ticked = set(self.chosen_attributes()) if self.attribute_list.count() else set(CLUSTER_ATTRIBUTES)
+        self.attribute_list.clear()
+        for a in attributes:
+            item = QListWidgetItem(label(a))
+            item.setData(AttrRole, a)
+            item.setCheckState(Qt.CheckState.Checked if a in ticked else Qt.CheckState.Unchecked)
+            if a in (unreliable or {}):
+                item.setForeground(QColor("#8a8a8a"))
+                item.setToolTip(f"{label(a)}: {unreliable[a]} (greyed; still usable)")
+            self.attribute_list.addItem(item)
 
     def chosen_attributes(self) -> list[str]:
         items = (self.attribute_list.item(i) for i in range(self.attribute_list.count()))
@@ -106,12 +149,19 @@ class ClustersView(QWidget):
             self._show({"clusters": []}, "No clustering yet. Choose the attributes and k, then "
                        "press Run clustering (the library needs scanned faces).")
 
-    def run_clustering(self) -> None:
+    def rerun(self) -> None:
+        """Cluster again with the shown run's attributes and k."""
+        if self.run_data and self.run_data.get("attributes"):
+            self.run_clustering(self.run_data["attributes"],
+                                1 if self.run_data["params"].get("k_requested") == "auto" else self.run_data["k"])
+
+    def run_clustering(self, attributes: list[str] | None = None, k: int | None = None) -> None:
         if self.task is not None:
             return
         from photo_sorter import clusters
 
-        attributes, k = self.chosen_attributes(), self.k_spin.value()
+        attributes = attributes or self.chosen_attributes()
+        k = k or self.k_spin.value()
         engine, out_dir = self.engine, self.sheets_dir
 
         def work(progress, cancel):
@@ -140,6 +190,9 @@ class ClustersView(QWidget):
         self._show(data, f"<b>Run #{data['run_id']}</b>: {data['k']} clusters{auto}{sil}, {n} faces, "
                    f"on {', '.join(label(a) for a in data['attributes'])}.")
         self.runs_combo.setCurrentIndex(max(0, self.runs_combo.findData(run_id)))
+        why = run_outdated(self.engine, data)
+        self.outdated.setText(f"<b>This run is older than the library:</b> {why}." if why else "")
+        self.notice.setVisible(bool(why))
 
     def _show(self, data: dict, summary: str) -> None:
         self.run_data = data
@@ -151,25 +204,53 @@ class ClustersView(QWidget):
         if data["clusters"]:
             self.cluster_list.setCurrentRow(0)
         else:
-            self.sheet.setPixmap(QPixmap())
-            self.sheet.setText("")
+            self.sheet_pixmap = QPixmap()
+            self._render_sheet()
 
     def _show_cluster(self, row: int) -> None:
         if not self.run_data or row < 0:
             return
         cluster = self.run_data["clusters"][row]
-        pixmap = QPixmap(cluster["sheet"]) if cluster["sheet"] else QPixmap()
-        if pixmap.isNull():
-            self.sheet.setPixmap(QPixmap())
-            self.sheet.setText("No sheet for this cluster (its faces have no stored crops).")
+        self.sheet_pixmap = QPixmap(cluster["sheet"]) if cluster["sheet"] else QPixmap()
+        self._render_sheet()
+
+    def zoom_sheet(self, factor: float | None, absolute: bool = False) -> None:
+        """None: fit the pane's width; otherwise scale by factor (or to it, absolute)."""
+        if factor is None or self.sheet_pixmap.isNull():
+            self.sheet_zoom = None
         else:
-            width = max(400, self.sheet_scroll.viewport().width() - 8)
-            self.sheet.setPixmap(pixmap.scaledToWidth(min(width, pixmap.width()),
-                                                      Qt.TransformationMode.SmoothTransformation))
+            current = self.sheet_zoom or self._fit_scale()
+            self.sheet_zoom = min(4.0, max(0.1, factor if absolute else current * factor))
+        self._render_sheet()
+
+    def _fit_scale(self) -> float:
+        width = max(200, self.sheet_scroll.viewport().width() - 8)
+        return width / max(1, self.sheet_pixmap.width())
+
+    def _render_sheet(self) -> None:
+        if self.sheet_pixmap.isNull():
+            self.sheet.setPixmap(QPixmap())
+            self.sheet.setText("No sheet for this cluster (its faces have no stored crops)."
+                               if self.run_data and self.run_data["clusters"] else "")
+            return
+        scale = self.sheet_zoom or self._fit_scale()
+        self.sheet.setPixmap(self.sheet_pixmap.scaledToWidth(
+            max(1, round(self.sheet_pixmap.width() * scale)), Qt.TransformationMode.SmoothTransformation))
+
+    def eventFilter(self, obj, event) -> bool:
+        """The sheet follows the pane's size when fitted; Ctrl+wheel zooms it."""
+        if obj is self.sheet_scroll.viewport():
+            if event.type() == QEvent.Type.Resize and self.sheet_zoom is None:
+                self._render_sheet()
+            elif event.type() == QEvent.Type.Wheel and event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+                self.zoom_sheet(1.25 if event.angleDelta().y() > 0 else 0.8)
+                return True
+        return super().eventFilter(obj, event)
 
     def open_current(self) -> None:
         row = self.cluster_list.currentRow()
         if self.run_data and row >= 0:
-            members = self.run_data["clusters"][row]["members"]
-            photo_ids = list(dict.fromkeys(m["photo_id"] for m in members))
-            self.photosRequested.emit([{"id": i} for i in photo_ids])
+            cluster = self.run_data["clusters"][row]
+            photo_ids = list(dict.fromkeys(m["photo_id"] for m in cluster["members"]))
+            self.photosRequested.emit([{"id": i} for i in photo_ids],
+                                      f"Cluster {cluster['index'] + 1}: {cluster['name']}")

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 import platformdirs
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, QStandardPaths
 
 from photo_sorter.store.db import APP_NAME, default_db_path, user_data_dir
 
@@ -20,6 +20,27 @@ DEFAULT_DETECTION_SIZE = 1024
 
 def default_cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))
+
+
+def start_folder() -> str:
+    """Where file dialogs open: the last folder the user chose, else Pictures, else home (never
+    the working directory the app was started from)."""
+    last = QSettings(APP_NAME, APP_NAME).value("dialogs/last_folder")
+    if last and Path(str(last)).is_dir():
+        return str(last)
+    pictures = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.PicturesLocation)
+    return pictures if pictures and Path(pictures).is_dir() else str(Path.home())
+
+
+def remember_folder(path: str) -> None:
+    """The folder of a path a file dialog returned (a folder itself, or a file's parent)."""
+    folder = Path(path) if Path(path).is_dir() else Path(path).parent
+    QSettings(APP_NAME, APP_NAME).setValue("dialogs/last_folder", str(folder))
+
+
+def log_dir() -> Path:
+    """Where the app's log file goes (TensorFlow and detector chatter included)."""
+    return user_data_dir() / "logs"
 
 
 class Settings:
@@ -85,6 +106,26 @@ class Settings:
     @threshold_overrides.setter
     def threshold_overrides(self, value: dict[str, float]) -> None:
         self._set_json("display/thresholds", value)
+
+    @property
+    def ignored_problems(self) -> list[str]:
+        """Unreadable files the user chose to stop seeing in the problems panel."""
+        return self._get_json("problems/ignored", [])
+
+    @ignored_problems.setter
+    def ignored_problems(self, value: list[str]) -> None:
+        self._set_json("problems/ignored", list(dict.fromkeys(value)))
+
+    @property
+    def thumbnail_size(self) -> int:
+        try:
+            return int(self.q.value("grid/thumbnail_size", 160))
+        except (TypeError, ValueError):
+            return 160
+
+    @thumbnail_size.setter
+    def thumbnail_size(self, value: int) -> None:
+        self.q.setValue("grid/thumbnail_size", int(value))
 
     @property
     def saved_filters(self) -> dict[str, str]:

@@ -3,9 +3,11 @@ field in the CLI's query language, and saved filters. Matches are ranked by quer
 
 from __future__ import annotations
 
+import re
+
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
-    QButtonGroup, QComboBox, QGridLayout, QHBoxLayout, QInputDialog, QLabel, QLineEdit,
+    QButtonGroup, QComboBox, QGridLayout, QHBoxLayout, QInputDialog, QLabel, QPlainTextEdit,
     QPushButton, QScrollArea, QSlider, QToolButton, QVBoxLayout, QWidget,
 )
 
@@ -15,6 +17,11 @@ from photo_sorter.gui.tasks import Task
 STATES = ("any", "yes", "no")
 MAX_RESULTS = 5000
 CALIBRATED = 50  # slider position meaning "use each attribute's calibrated threshold"
+GREYED = "#8a8a8a"
+# the chosen state stands out (filled, bold); the others are plain text buttons
+BUTTON_STYLE = {state: f"QToolButton {{ border: 1px solid transparent; border-radius: 3px; padding: 1px 6px; }}"
+                f"QToolButton:checked {{ background: {colour}; color: white; font-weight: bold; }}"
+                for state, colour in (("any", "#7f8c8d"), ("yes", "#1e8449"), ("no", "#b03a2e"))}
 
 
 def build_expression(choices: dict[str, str], min_confidence: float | None,
@@ -35,6 +42,57 @@ def build_expression(choices: dict[str, str], min_confidence: float | None,
     return " and ".join(terms)
 
 
+class ExpressionEdit(QPlainTextEdit):
+    """The expression box: wraps onto up to three lines so a long filter is read whole (a
+    one-line field clips it); Enter runs it. text()/setText() as on a line edit."""
+
+    edited = Signal()
+    returnPressed = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
+        self.setTabChangesFocus(True)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        lines = self.fontMetrics().lineSpacing() * 3
+        self.setFixedHeight(lines + 2 * self.frameWidth() + int(self.document().documentMargin() * 2))
+        self.textChanged.connect(lambda: self.hasFocus() and self.edited.emit())
+
+    def text(self) -> str:
+        return self.toPlainText()
+
+    def setText(self, text: str) -> None:
+        if text != self.toPlainText():
+            self.setPlainText(text)
+
+    def keyPressEvent(self, event) -> None:
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            self.returnPressed.emit()
+            return
+        super().keyPressEvent(event)
+
+
+_TERM = re.compile(r"^(not\s+)?([A-Za-z_]+)(?:\s*(>=|>|<=|<)\s*([0-9.]+))?$", re.IGNORECASE)
+
+
+def parse_choices(expression: str, attributes: list[str]) -> dict[str, str] | None:
+    """The Any/Yes/No states a typed expression means when it is a plain 'and' of attribute
+    terms ('Smiling and not Wearing_Hat', 'Smiling >= 0.8'); None when it is more than that
+    (or, parentheses, photo-level terms), so the buttons cannot show it."""
+    names = {a.lower(): a for a in attributes}
+    choices = {}
+    for term in filter(None, (t.strip() for t in re.split(r"\s+and\s+", expression.strip(), flags=re.I))):
+        m = _TERM.match(term)
+        if not m or m.group(2).lower() not in names:
+            return None
+        negated, op = bool(m.group(1)), m.group(3)
+        state = "no" if negated or op in ("<", "<=") else "yes"
+        if negated and op:
+            return None
+        choices[names[m.group(2).lower()]] = state
+    return choices
+
+
 class FilterPanel(QWidget):
     """Emits `results(rows)` with [{id, score}] best first, or `cleared()` when no filter is set."""
 
@@ -47,11 +105,13 @@ class FilterPanel(QWidget):
         self.task: Task | None = None
         self._rerun = False
         self.groups: dict[str, QButtonGroup] = {}
+        self.attributes: list[str] = []
+        self.unreliable: dict[str, str] = {}
 
-        self.expression = QLineEdit()
-        self.expression.setPlaceholderText("e.g. Smiling and Eyeglasses and not Wearing_Hat")
-        self.expression.setClearButtonEnabled(True)
-        self.expression.textEdited.connect(lambda _t: self._debounce.start())
+        self.expression = ExpressionEdit()
+        self.expression.setPlaceholderText("Type a filter, e.g. Smiling and Eyeglasses and not Wearing_Hat")
+        self.expression.setToolTip("The filter in words; the buttons below follow what you type")
+        self.expression.edited.connect(self._typed)
         self.expression.returnPressed.connect(self.run)
         self.message = QLabel()
         self.message.setWordWrap(True)
@@ -64,6 +124,9 @@ class FilterPanel(QWidget):
 
         self.saved = QComboBox()
         self.saved.setPlaceholderText("Saved filters")
+        self.saved.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.saved.setMinimumContentsLength(12)
+        self.saved.view().setTextElideMode(Qt.TextElideMode.ElideNone)
         self.saved.activated.connect(lambda i: self.apply_saved(self.saved.itemText(i)))
         save = QPushButton("Save…")
         save.clicked.connect(self._ask_save)
@@ -72,29 +135,13 @@ class FilterPanel(QWidget):
         clear = QPushButton("Clear")
         clear.clicked.connect(self.clear)
 
-        grid = QGridLayout()
-        grid.setVerticalSpacing(1)
-        row = 0
-        shown = set()
-        for group, names in GROUPS.items():
-            names = [n for n in names if n in attributes]
-            if not names:
-                continue
-            header = QLabel(f"<b>{group}</b>")
-            grid.addWidget(header, row, 0, 1, 4)
-            row += 1
-            for name in names:
-                self._add_row(grid, row, name)
-                shown.add(name)
-                row += 1
-        for name in (a for a in attributes if a not in shown):
-            self._add_row(grid, row, name)
-            row += 1
-        inner = QWidget()
-        inner.setLayout(grid)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(inner)
+        self.legend = QLabel()
+        self.legend.setWordWrap(True)
+        self.inner = QWidget()
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll.setWidget(self.inner)
 
         saved_row = QHBoxLayout()
         saved_row.addWidget(self.saved, 1)
@@ -108,25 +155,69 @@ class FilterPanel(QWidget):
         layout.setContentsMargins(4, 4, 4, 4)
         expr_row = QHBoxLayout()
         expr_row.addWidget(self.expression, 1)
-        expr_row.addWidget(clear)
+        expr_row.addWidget(clear, 0, Qt.AlignmentFlag.AlignTop)
         layout.addLayout(expr_row)
         layout.addWidget(self.message)
         layout.addLayout(slider_row)
         layout.addLayout(saved_row)
-        layout.addWidget(scroll, 1)
+        layout.addWidget(self.legend)
+        layout.addWidget(self.scroll, 1)
 
         self._debounce = QTimer(self, singleShot=True, interval=300)
         self._debounce.timeout.connect(self.run)
+        self.set_attributes(attributes)
         self._reload_saved()
 
+    def set_attributes(self, attributes: list[str], unreliable: dict[str, str] | None = None) -> None:
+        """Rows for the active model's attributes only (rebuilt when another model is installed);
+        unreliable ones are greyed, with the reason in their tooltip."""
+        self.attributes, self.unreliable = list(attributes), dict(unreliable or {})
+        kept = {n: s for n, s in self.choices().items() if n in self.attributes}
+        self.groups = {}
+        self.inner = QWidget()
+        grid = QGridLayout(self.inner)
+        grid.setVerticalSpacing(1)
+        grid.setColumnStretch(0, 1)
+        row = 0
+        shown = set()
+        for group, names in GROUPS.items():
+            names = [n for n in names if n in self.attributes]
+            if not names:
+                continue
+            grid.addWidget(QLabel(f"<b>{group}</b>"), row, 0, 1, 4)
+            row += 1
+            for name in names:
+                self._add_row(grid, row, name)
+                shown.add(name)
+                row += 1
+        for name in (a for a in self.attributes if a not in shown):
+            self._add_row(grid, row, name)
+            row += 1
+        grid.setRowStretch(row, 1)  # few rows stay together at the top
+        self.scroll.setWidget(self.inner)  # deletes the previous rows
+        # wide enough for the longest name and its three buttons: never a horizontal scrollbar
+        self.scroll.setMinimumWidth(self.inner.sizeHint().width()
+                                    + self.scroll.verticalScrollBar().sizeHint().width() + 4)
+        self.legend.setText(f"<span style='color:{GREYED}'>Greyed</span>: attributes whose tags are "
+                            "too often wrong (hover for why); still usable in filters."
+                            if self.unreliable else "")
+        self.legend.setVisible(bool(self.unreliable))
+        for name, state in kept.items():
+            self.groups[name].button(STATES.index(state)).setChecked(True)
+
     def _add_row(self, grid: QGridLayout, row: int, name: str) -> None:
-        grid.addWidget(QLabel(label(name)), row, 0)
-        group = QButtonGroup(self)
+        name_label = QLabel(label(name))
+        if name in self.unreliable:
+            name_label.setStyleSheet(f"color: {GREYED}")
+            name_label.setToolTip(f"{label(name)}: {self.unreliable[name]}. Still predicted and usable "
+                                  "in filters, but not written as a keyword.")
+        grid.addWidget(name_label, row, 0)
+        group = QButtonGroup(self.inner)
         for col, state in enumerate(STATES, start=1):
             b = QToolButton()
             b.setText({"any": "Any", "yes": "Yes", "no": "No"}[state])
             b.setCheckable(True)
-            b.setAutoRaise(True)
+            b.setStyleSheet(BUTTON_STYLE[state])
             b.setChecked(state == "any")
             b.setToolTip({"any": f"{label(name)}: either way", "yes": f"Require {label(name).lower()}",
                           "no": f"Exclude {label(name).lower()}"}[state])
@@ -159,6 +250,24 @@ class FilterPanel(QWidget):
         self.expression.setText(build_expression(self.choices(), self.min_confidence(),
                                                  self.settings.threshold_overrides))
         self._debounce.start()
+
+    def _typed(self) -> None:
+        """Typing moves the buttons to what the expression says (all Any when it says more than
+        they can show), then runs it after a pause."""
+        self._sync_buttons()
+        self._debounce.start()
+
+    def _sync_buttons(self) -> None:
+        parsed = parse_choices(self.expression.text(), self.attributes)
+        for name, group in self.groups.items():
+            group.button(STATES.index((parsed or {}).get(name, "any"))).setChecked(True)
+
+    def forget_results(self) -> None:
+        """The grid went elsewhere (a folder, all photos): the filter no longer applies."""
+        self._debounce.stop()
+        self._reset_choices()
+        self.expression.setText("")
+        self.message.setText("")
 
     def _reset_choices(self) -> None:
         for g in self.groups.values():
@@ -226,8 +335,8 @@ class FilterPanel(QWidget):
     def apply_saved(self, name: str) -> None:
         expr = self.settings.saved_filters.get(name)
         if expr is not None:
-            self._reset_choices()
             self.expression.setText(expr)
+            self._sync_buttons()
             self.run()
 
     def delete_saved(self, name: str) -> None:

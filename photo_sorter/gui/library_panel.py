@@ -9,6 +9,8 @@ from PySide6.QtWidgets import (
     QFileDialog, QHBoxLayout, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget,
 )
 
+from photo_sorter.gui.config import remember_folder, start_folder
+
 FolderRole = Qt.ItemDataRole.UserRole + 1
 
 
@@ -39,7 +41,9 @@ class LibraryPanel(QWidget):
         self.list = QListWidget()
         self.list.setWordWrap(True)
         self.list.currentItemChanged.connect(
-            lambda item, _prev: self.folderChosen.emit(item.data(FolderRole) if item else None))
+            lambda item, _prev: item is not None and self.folderChosen.emit(item.data(FolderRole)))
+        # a click on the row already current (after a cluster or filter took the grid) goes back to it
+        self.list.itemClicked.connect(lambda item: self.folderChosen.emit(item.data(FolderRole)))
         self.add_button = QPushButton("Add folder…")
         self.remove_button = QPushButton("Remove")
         self.remove_button.setToolTip("Remove the folder from the library (the files stay where they are)")
@@ -59,9 +63,12 @@ class LibraryPanel(QWidget):
         item = self.list.currentItem()
         return item.data(FolderRole) if item else None
 
-    def set_folders(self, total: int, folders: list[tuple[str, dict]], scanning: set[str]) -> None:
-        """Rebuild the rows, keeping the current choice."""
-        current = self.current_folder()
+    def set_folders(self, total: int, folders: list[tuple[str, dict]], scanning: set[str],
+                    chosen: str | None | bool = True) -> None:
+        """Rebuild the rows. chosen: the folder the grid shows, None for All photos, False when
+        the grid shows something else (a filter, a cluster: no row is selected), True to keep
+        the current row."""
+        current = self.current_folder() if chosen is True else chosen
         self.list.blockSignals(True)
         self.list.clear()
         all_item = QListWidgetItem(f"All photos\n{total} photo{'s' if total != 1 else ''}")
@@ -77,15 +84,19 @@ class LibraryPanel(QWidget):
             self.list.addItem(item)
             if folder == current:
                 chosen = item
-        self.list.setCurrentItem(chosen)
+        if current is False:
+            self.list.setCurrentItem(None)
+        else:
+            self.list.setCurrentItem(chosen)
         self.list.blockSignals(False)
         has_folder = bool(folders)
         self.remove_button.setEnabled(has_folder)
         self.rescan_button.setEnabled(has_folder)
 
     def ask_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Add a folder to the library")
+        folder = QFileDialog.getExistingDirectory(self, "Add a folder to the library", start_folder())
         if folder:
+            remember_folder(folder)
             self.addRequested.emit(folder)
 
     def _remove_current(self) -> None:

@@ -4,23 +4,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtCore import Qt, QTimer, QUrl
+from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import (
-    QAbstractItemView, QDockWidget, QHBoxLayout, QHeaderView, QLabel, QMainWindow,
-    QProgressBar, QPushButton, QSplitter, QStackedWidget, QTableWidget,
-    QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget,
+    QAbstractItemView, QComboBox, QDockWidget, QFileDialog, QHBoxLayout, QHeaderView, QLabel,
+    QMainWindow, QMenu, QMessageBox, QProgressBar, QPushButton, QSlider, QSplitter, QStackedWidget,
+    QTableWidget, QTableWidgetItem, QTabWidget, QToolButton, QVBoxLayout, QWidget,
 )
 from sqlalchemy.engine import Engine
 
-from photo_sorter.attributes import DEFAULT_ATTRIBUTES
+from photo_sorter import library
+from photo_sorter.attributes import DEFAULT_ATTRIBUTES, label
 from photo_sorter.gui import listings
 from photo_sorter.gui.best_view import BestView
 from photo_sorter.gui.clusters_view import ClustersView
-from photo_sorter.gui.config import Settings
+from photo_sorter.gui.config import Settings, log_dir, remember_folder, start_folder
 from photo_sorter.gui.filter_panel import FilterPanel
 from photo_sorter.gui.library_panel import LibraryPanel
-from photo_sorter.gui.photo_grid import PhotoGrid, PhotoGridModel, PhotoIdRole
+from photo_sorter.gui.photo_grid import PathRole, PhotoGrid, PhotoGridModel, PhotoIdRole
 from photo_sorter.gui.photo_view import FacePanel, PhotoView
 from photo_sorter.gui.tasks import ModelProvider, Task, left_text
 from photo_sorter.gui.thumbnails import ThumbnailCache, ThumbnailLoader
@@ -28,7 +29,15 @@ from photo_sorter.gui.wizard import RetrainWizard
 
 SAMPLE_LIBRARY = Path(__file__).resolve().parents[2] / "resources" / "sample_photos"
 LIVE_REFRESH_MS = 1000
-GRID_ICON = 160
+SHORTCUTS = (  # (keys, what): shown in Help > Keyboard shortcuts
+    ("Ctrl+O", "Add a folder"), ("F5", "Rescan the library"), ("Ctrl+F", "Type a filter expression"),
+    ("Ctrl+1 / 2 / 3", "Photos / Clusters / Best smiling"), ("Enter or Space", "Open the photo in the viewer"),
+    ("Left / Right", "Previous / next photo (viewer)"), ("+ / - / 0", "Zoom in / out / fit (viewer)"),
+    ("F", "Face boxes on or off (viewer)"), ("Esc", "Close the viewer"),
+    ("Ctrl+A", "Select all photos in the grid"), ("Ctrl+Shift+C", "Copy the selected photos to a folder"),
+    ("Ctrl+Shift+E", "Show the selected photo in its folder"), ("Alt+Left", "Back to all photos"),
+    ("Ctrl+,", "Preferences"), ("Ctrl+Q", "Quit"),
+)
 
 
 class EmptyLibrary(QWidget):
@@ -102,11 +111,17 @@ class MainWindow(QMainWindow):
         self.scan_task: Task | None = None
         self.scanning: set[str] = set()
         self.source: tuple[str, object] = ("all", None)
+        self.source_title = ""
+        self.current_detail: dict | None = None
 
-        self.loader = ThumbnailLoader(ThumbnailCache(settings.cache_dir), GRID_ICON, parent=self)
-        self.grid_model = PhotoGridModel(self.loader, GRID_ICON, self)
-        self.grid = PhotoGrid(self.grid_model, GRID_ICON)
+        size = settings.thumbnail_size
+        self.loader = ThumbnailLoader(ThumbnailCache(settings.cache_dir), 256, memory_items=1500, parent=self)
+        self.grid_model = PhotoGridModel(self.loader, size, self)
+        self.grid = PhotoGrid(self.grid_model, size)
         self.grid.selectionModel().currentChanged.connect(self._photo_chosen)
+        self.grid.photoActivated.connect(self.open_viewer)
+        self.grid.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.grid.customContextMenuRequested.connect(self._grid_menu)
         self.photo_view = PhotoView()
         self.face_panel = FacePanel()
         self.photo_view.faceSelected.connect(self._face_chosen)
@@ -115,34 +130,66 @@ class MainWindow(QMainWindow):
         self.grid_stack = QStackedWidget()
         self.grid_stack.addWidget(self.grid)
         self.grid_stack.addWidget(self.empty)
+        self.scope = QLabel()
+        self.scope.setTextFormat(Qt.TextFormat.RichText)
+        self.scope.setWordWrap(True)  # a long filter or cluster name wraps rather than being cut
+        self.back_button = QPushButton("Show all photos")
+        self.back_button.setToolTip("Back to all photos (Alt+Left)")
+        self.back_button.clicked.connect(lambda: self.show_source(("all", None)))
+        self.sort = QComboBox()
+        for key, text in listings.ORDERS.items():
+            self.sort.addItem(f"Sort: {text}", key)
+        self.sort.setToolTip("Order of the photos (a filter's matches are always best first)")
+        self.sort.currentIndexChanged.connect(lambda _i: self._refresh_grid(new_scope=True))
+        self.size_slider = QSlider(Qt.Orientation.Horizontal)
+        self.size_slider.setRange(64, 256)
+        self.size_slider.setValue(size)
+        self.size_slider.setMaximumWidth(140)
+        self.size_slider.setToolTip("Thumbnail size")
+        self.size_slider.valueChanged.connect(self._thumbnail_size)
+        head = QHBoxLayout()
+        head.setContentsMargins(4, 2, 4, 2)
+        head.addWidget(self.scope, 1)
+        head.addWidget(self.back_button)
+        head.addWidget(self.sort)
+        head.addWidget(QLabel("Size:"))
+        head.addWidget(self.size_slider)
+        grid_side = QWidget()
+        grid_layout = QVBoxLayout(grid_side)
+        grid_layout.setContentsMargins(0, 0, 0, 0)
+        grid_layout.addLayout(head)
+        grid_layout.addWidget(self.grid_stack, 1)
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(self.photo_view)
         right.addWidget(self.face_panel)
         right.setSizes([420, 380])
         self.photos_split = QSplitter()
-        self.photos_split.addWidget(self.grid_stack)
+        self.photos_split.addWidget(grid_side)
         self.photos_split.addWidget(right)
         self.photos_split.setSizes([760, 420])
         self.tabs = QTabWidget()
         self.tabs.addTab(self.photos_split, "Photos")
         self.clusters_view = ClustersView(engine, settings.cache_dir / "cluster_sheets")
-        self.clusters_view.photosRequested.connect(lambda rows: self.show_source(("photos", rows)))
+        self.clusters_view.photosRequested.connect(
+            lambda rows, title: self.show_source(("photos", rows), title))
         self.tabs.addTab(self.clusters_view, "Clusters")
         self.best_view = BestView(engine, self.loader)
         self.tabs.addTab(self.best_view, "Best smiling")
         self.setCentralWidget(self.tabs)
 
         self.library_panel = LibraryPanel()
-        self.library_panel.folderChosen.connect(lambda _f: self.show_source(self._library_source()))
+        self.library_panel.folderChosen.connect(
+            lambda folder: self.show_source(("folder", folder) if folder else ("all", None)))
         self.library_panel.addRequested.connect(self.add_folder)
         self.library_panel.removeRequested.connect(self.remove_folder)
         self.library_panel.rescanRequested.connect(lambda fs: self.start_scan(fs or self.settings.folders))
         self.library_dock = self._dock("Library", self.library_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
 
-        model = listings.active_model(engine)
-        self.filter_panel = FilterPanel(engine, settings, model["attributes"] if model else list(DEFAULT_ATTRIBUTES))
-        self.filter_panel.results.connect(lambda rows: self.show_source(("photos", rows)))
-        self.filter_panel.cleared.connect(lambda: self.show_source(self._library_source()))
+        self.filter_panel = FilterPanel(engine, settings, list(DEFAULT_ATTRIBUTES))
+        self.filter_panel.results.connect(
+            lambda rows: self.show_source(("photos", rows), f"Filter: {self.filter_panel.expression.text()}"))
+        self.filter_panel.cleared.connect(
+            lambda: self.source[0] == "photos" and self.show_source(("all", None)))
         self.filter_dock = self._dock("Filter by attribute", self.filter_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
 
         self.problems = QTableWidget(0, 2)
@@ -150,9 +197,28 @@ class MainWindow(QMainWindow):
         self.problems.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         self.problems.horizontalHeader().setStretchLastSection(True)
         self.problems.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.problems.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.problems.verticalHeader().hide()
-        self.problems_dock = self._dock("Scan problems", self.problems, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.problems.itemDoubleClicked.connect(lambda _item: self.show_in_folder(self._problem_path()))
+        problem_buttons = QHBoxLayout()
+        for text, tip, slot in (
+                ("Show in folder", "Open the folder that holds the file", lambda: self.show_in_folder(self._problem_path())),
+                ("Retry", "Read the file again (after it finished copying, or was repaired)", self.retry_problem),
+                ("Ignore this file", "Stop listing this file (Rescan still skips it)", self.ignore_problem)):
+            b = QPushButton(text)
+            b.setToolTip(tip)
+            b.clicked.connect(slot)
+            problem_buttons.addWidget(b)
+        problem_buttons.addStretch()
+        problems_box = QWidget()
+        problems_layout = QVBoxLayout(problems_box)
+        problems_layout.setContentsMargins(4, 4, 4, 4)
+        problems_layout.addWidget(self.problems, 1)
+        problems_layout.addLayout(problem_buttons)
+        self.problem_rows: list[dict] = []
+        self.problems_dock = self._dock("Scan problems", problems_box, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.problems_dock.hide()
+        self.resizeDocks([self.problems_dock], [170], Qt.Orientation.Vertical)
 
         self.scan_progress = ScanProgress()
         self.scan_progress.cancel_button.clicked.connect(self.cancel_scan)
@@ -173,6 +239,8 @@ class MainWindow(QMainWindow):
         self.model_provider = ModelProvider(engine, self)
         self.model_provider.succeeded.connect(self._model_loaded)
         self.model_provider.failed.connect(self._model_failed)
+        self.attributes: list[str] = []
+        self.model_changed()
         self._restore_layout()
         self.refresh()
 
@@ -200,12 +268,28 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         self._action(file_menu, "&Preferences…", self.open_preferences, QKeySequence.StandardKey.Preferences)
         self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        edit = self.menuBar().addMenu("&Edit")
+        self._action(edit, "Select &all photos", self.grid.selectAll, QKeySequence.StandardKey.SelectAll)
+        self._action(edit, "&Copy the selected photos to a folder…", self.ask_copy_selection, "Ctrl+Shift+C")
+        self._action(edit, "&Save the list of selected photos…", self.ask_export_selection)
+        self._action(edit, "Show in &folder", lambda: self.show_in_folder(self._current_path()), "Ctrl+Shift+E")
+        self._action(edit, "&Filter by expression", self._focus_filter, QKeySequence.StandardKey.Find)
         view_menu = self.menuBar().addMenu("&View")
+        for i, (name, widget) in enumerate((("&Photos", self.photos_split), ("&Clusters", self.clusters_view),
+                                            ("&Best smiling", self.best_view)), 1):
+            self._action(view_menu, name, lambda _=False, w=widget: self.tabs.setCurrentWidget(w), f"Ctrl+{i}")
+        self._action(view_menu, "Back to all photos", lambda: self.show_source(("all", None)), "Alt+Left")
+        self._action(view_menu, "Open the photo in the &viewer", lambda: self.open_viewer(), "Space")
+        view_menu.addSeparator()
         for dock in (self.library_dock, self.filter_dock, self.problems_dock):
             view_menu.addAction(dock.toggleViewAction())
         tools = self.menuBar().addMenu("&Tools")
+        self._action(tools, "&Manage attribute models…", self.open_models)
         self._action(tools, "&Retrain the attribute model…", self.open_wizard)
         self._action(tools, "Re-run attribute &prediction on the library", lambda: self.start_repredict())
+        help_menu = self.menuBar().addMenu("&Help")
+        self._action(help_menu, "&Keyboard shortcuts", self.show_shortcuts, QKeySequence.StandardKey.HelpContents)
+        self._action(help_menu, "Open &log folder", self.open_log_folder)
 
     def _restore_layout(self) -> None:
         geometry = self.settings.q.value("window/geometry")
@@ -221,6 +305,21 @@ class MainWindow(QMainWindow):
             self.model_provider.start()
 
     # --- model ------------------------------------------------------------------------------
+    def model_changed(self) -> None:
+        """Rebuild every attribute list from the active model (its attributes, and the ones its
+        card marks unreliable), e.g. after a model with other attributes was installed."""
+        model = listings.active_model(self.engine)
+        attributes = model["attributes"] if model else list(DEFAULT_ATTRIBUTES)
+        from photo_sorter.model import unreliable_attributes
+
+        unreliable = unreliable_attributes(model["card"]) if model else {}
+        if (attributes, unreliable) == (self.attributes, getattr(self, "unreliable", None)):
+            return
+        self.attributes, self.unreliable = attributes, unreliable
+        self.filter_panel.set_attributes(attributes, unreliable)
+        self.clusters_view.set_attributes(attributes, unreliable)
+        self.face_panel.unreliable = unreliable
+
     def _model_loaded(self, info: dict) -> None:
         self.model_label.setText(f"Model: {info['name']}")
         self.device_label.setText(f"Device: {info['device']}")
@@ -255,7 +354,13 @@ class MainWindow(QMainWindow):
             self.start_scan(good)
 
     def remove_folder(self, folder: str) -> None:
+        """Take a folder out of the library: its photos leave the grid, the counts, the problems
+        and every view (the files themselves are untouched)."""
         self.settings.folders = [f for f in self.settings.folders if f != folder]
+        removed = library.forget_folder(self.engine, folder, keep=self.settings.folders)
+        self.statusBar().showMessage(f"Removed {Path(folder).name} from the library ({removed} photos "
+                                     "forgotten; the files were not touched).", 10000)
+        self.show_source(("all", None))
         self.refresh()
 
     # --- scanning ----------------------------------------------------------------------------------
@@ -278,10 +383,7 @@ class MainWindow(QMainWindow):
                              progress=progress, cancel=cancel)
 
         def done(summary: dict) -> str:
-            return (f"Scan {'cancelled' if summary['cancelled'] else 'finished'}: "
-                    f"{summary['photos_new']} new, {summary['photos_changed']} changed, "
-                    f"{summary['photos_unchanged']} unchanged photos, {summary['faces']} faces, "
-                    f"{summary['errors']} unreadable ({summary['seconds']:.0f} s)")
+            return scan_message(summary, library.counts(engine), len(self._problems()))
 
         return self._start_library_task(work, done, roots, "Scan")
 
@@ -348,24 +450,54 @@ class MainWindow(QMainWindow):
         self.refresh()
 
     # --- showing photos ------------------------------------------------------------------------------
-    def _library_source(self) -> tuple[str, object]:
-        folder = self.library_panel.current_folder()
-        return ("folder", folder) if folder else ("all", None)
-
-    def show_source(self, source: tuple[str, object]) -> None:
-        """What the grid shows: ("all", None), ("folder", path) or ("photos", [rows with score])."""
-        self.source = source
+    def show_source(self, source: tuple[str, object], title: str = "") -> None:
+        """What the grid shows: ("all", None), ("folder", path) or ("photos", [rows with score])
+        under `title` (a filter's expression, a cluster's name). The scope line above the grid,
+        the library panel's selection and the photo pane follow it."""
+        self.source, self.source_title = source, title
         self.tabs.setCurrentWidget(self.photos_split)
-        self._refresh_grid()
+        kind, value = source
+        self.library_panel.set_folders(
+            library.counts(self.engine)["photos"], self._folder_states(), self.scanning,
+            chosen=value if kind == "folder" else (None if kind == "all" else False))
+        if kind != "photos":
+            self.filter_panel.forget_results()
+        self._refresh_grid(new_scope=True)
 
-    def _refresh_grid(self, live: bool = False) -> None:
-        """live: only append the photos a running scan added since the last look (cheap on a
-        large library); otherwise re-read the whole listing."""
+    def _folder_states(self) -> list[tuple[str, dict]]:
+        return [(f, listings.folder_state(self.engine, f)) for f in self.settings.folders]
+
+    def _scope_text(self, rows: list[dict]) -> str:
+        """'All photos › party · 12 photos · 2 unreadable': the same figures as the status bar."""
         kind, value = self.source
-        if live and kind != "photos" and self.grid_model.rows:
+        bad = sum(r["status"] == "error" for r in rows)
+        n = len(rows) - bad
+        count = f"{n} photo{'s' if n != 1 else ''}" + (f" · {bad} unreadable" if bad else "")
+        if kind == "all":
+            return f"<b>All photos</b> · {count}"
+        if kind == "folder":
+            return f"All photos › <b>{Path(value).name or value}</b> · {count}"
+        ranked = " · best first" if any(r.get("score") is not None for r in value) else ""
+        return f"All photos › <b>{self.source_title or 'Chosen photos'}</b> · {count}{ranked}"
+
+    def _thumbnail_size(self, size: int) -> None:
+        self.settings.thumbnail_size = size
+        self.grid_model.set_placeholder_size(size)
+        self.grid.set_thumbnail_size(size)
+
+    def _refresh_grid(self, live: bool = False, new_scope: bool = False) -> None:
+        """live: only append the photos a running scan added since the last look (cheap on a
+        large library); otherwise re-read the whole listing. new_scope: another listing (a new
+        filter, folder or order), which opens at its top: its best matches, its first photos."""
+        kind, value = self.source
+        order = self.sort.currentData()
+        self.sort.setEnabled(kind != "photos")
+        self.back_button.setVisible(kind != "all")
+        if live and kind != "photos" and order == "added" and self.grid_model.rows:
             last = self.grid_model.rows[-1]["id"]
             self.grid_model.append_rows(listings.photo_rows(
                 self.engine, folder=value if kind == "folder" else None, after_id=last))
+            self.scope.setText(self._scope_text(self.grid_model.rows))
             return
         if kind == "photos":
             scores = {r["id"]: r.get("score") for r in value}
@@ -374,39 +506,141 @@ class MainWindow(QMainWindow):
                 r["score"] = scores[r["id"]]
             self.grid.empty_text = "No photo matches."
         else:
-            rows = listings.photo_rows(self.engine, folder=value if kind == "folder" else None)
+            rows = listings.photo_rows(self.engine, folder=value if kind == "folder" else None, order=order)
             self.grid.empty_text = ("Scanning… photos appear here as they are read." if self.scanning
                                     else "No photos here yet.")
-        self.grid_model.set_rows(rows)
+        extended = self.grid_model.set_rows(rows)
+        if new_scope or not extended:
+            self.grid.scrollToTop()
+        shown = {r["id"] for r in rows}
+        if self.current_detail and self.current_detail["id"] not in shown:
+            self.show_photo(None)  # the photo pane never keeps a photo the grid no longer has
+        self.scope.setText(self._scope_text(rows))
         self.grid.viewport().update()
         no_library = not self.settings.folders and not rows and kind != "photos"
         self.grid_stack.setCurrentWidget(self.empty if no_library else self.grid)
 
     def refresh(self, live: bool = False) -> None:
         """Re-read what the window shows from the database (live: each second of a scan)."""
-        counts = listings.counts(self.engine)
+        counts = library.counts(self.engine)
+        problems = self._refresh_problems()
         self.counts_label.setText(f"{counts['photos']} photos · {counts['faces']} faces"
-                                  + (f" · {counts['errors']} unreadable" if counts["errors"] else ""))
-        self.library_panel.set_folders(
-            counts["photos"], [(f, listings.folder_state(self.engine, f)) for f in self.settings.folders],
-            self.scanning)
+                                  + (f" · {problems} unreadable" if problems else ""))
+        self.library_panel.set_folders(counts["photos"], self._folder_states(), self.scanning)
         self._refresh_grid(live)
-        self._refresh_problems()
 
-    def _refresh_problems(self) -> None:
-        from photo_sorter.scan import list_errors
+    def _problems(self) -> list[dict]:
+        return library.problems(self.engine, set(self.settings.ignored_problems))
 
-        rows = list_errors(self.engine)
-        if len(rows) == self.problems.rowCount():
-            return
+    def _refresh_problems(self) -> int:
+        """Fill the problems panel (plain messages; the technical one in the tooltip); returns
+        how many files it lists, the figure the status bar and the scan message give."""
+        rows = self._problems()
+        if rows == self.problem_rows:
+            return len(rows)
+        self.problem_rows = rows
         self.problems.setRowCount(len(rows))
         for i, r in enumerate(rows):
             item = QTableWidgetItem(Path(r["path"]).name)
             item.setToolTip(r["path"])
             self.problems.setItem(i, 0, item)
-            self.problems.setItem(i, 1, QTableWidgetItem(r["error"] or ""))
+            problem = QTableWidgetItem(r["message"])
+            problem.setToolTip(f"{r['path']}\n{r['error'] or ''}")
+            self.problems.setItem(i, 1, problem)
         if rows and not self.problems_dock.isVisible():
             self.problems_dock.show()
+        return len(rows)
+
+    def _problem_path(self) -> str | None:
+        row = self.problems.currentRow()
+        return self.problem_rows[row]["path"] if 0 <= row < len(self.problem_rows) else None
+
+    def retry_problem(self) -> None:
+        path = self._problem_path()
+        if path:
+            self.start_scan([path])
+
+    def ignore_problem(self) -> None:
+        path = self._problem_path()
+        if path:
+            self.settings.ignored_problems = [*self.settings.ignored_problems, path]
+            self.refresh()
+
+    # --- selection: show in folder, copy, export ------------------------------------------------
+    def _current_path(self) -> str | None:
+        index = self.grid.currentIndex()
+        return index.data(PathRole) if index.isValid() else None
+
+    def show_in_folder(self, path: str | None) -> None:
+        """Open the file manager on the folder that holds the file (the file is not touched)."""
+        if path:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(path).parent)))
+
+    def _grid_menu(self, pos) -> None:
+        index = self.grid.indexAt(pos)
+        if not index.isValid():
+            return
+        menu = QMenu(self)
+        menu.addAction("Open in the viewer", lambda: self.open_viewer(index.data(PhotoIdRole)))
+        menu.addAction("Show in folder", lambda: self.show_in_folder(index.data(PathRole)))
+        menu.addSeparator()
+        n = len(self.grid.selected_ids())
+        menu.addAction(f"Copy {n} selected photo{'s' if n != 1 else ''} to a folder…", self.ask_copy_selection)
+        menu.addAction("Save the list of selected photos…", self.ask_export_selection)
+        menu.exec(self.grid.viewport().mapToGlobal(pos))
+
+    def _selected_paths(self) -> list[str]:
+        by_id = {r["id"]: r["path"] for r in self.grid_model.rows}
+        return [by_id[i] for i in self.grid.selected_ids()]
+
+    def ask_copy_selection(self) -> None:
+        if not self._selected_paths():
+            self.statusBar().showMessage("Select photos in the grid first.", 5000)
+            return
+        folder = QFileDialog.getExistingDirectory(self, "Copy the selected photos into", start_folder())
+        if folder:
+            remember_folder(folder)
+            self.copy_selection(folder)
+
+    def copy_selection(self, folder: str) -> list[str]:
+        from photo_sorter.selection import copy_files
+
+        try:
+            copied = copy_files(self._selected_paths(), folder)
+        except ValueError as exc:
+            self.statusBar().showMessage(f"Copy failed: {exc}", 10000)
+            return []
+        self.statusBar().showMessage(f"Copied {len(copied)} photos to {folder}.", 10000)
+        return copied
+
+    def ask_export_selection(self) -> None:
+        paths = self._selected_paths()
+        if not paths:
+            self.statusBar().showMessage("Select photos in the grid first.", 5000)
+            return
+        target, _ = QFileDialog.getSaveFileName(self, "Save the list of selected photos",
+                                                str(Path(start_folder()) / "photos.txt"), "Text files (*.txt)")
+        if target:
+            remember_folder(target)
+            try:
+                Path(target).write_text("".join(f"{p}\n" for p in paths))
+            except OSError as exc:
+                self.statusBar().showMessage(f"Cannot save: {exc.strerror or exc}", 10000)
+                return
+            self.statusBar().showMessage(f"Saved the list of {len(paths)} photos to {target}.", 10000)
+
+    def _focus_filter(self) -> None:
+        self.filter_dock.show()
+        self.filter_panel.expression.setFocus()
+
+    # --- help ---------------------------------------------------------------------------------------
+    def show_shortcuts(self) -> None:
+        rows = "".join(f"<tr><td><b>{k}</b></td><td>&nbsp;&nbsp;{w}</td></tr>" for k, w in SHORTCUTS)
+        QMessageBox.information(self, "Keyboard shortcuts", f"<table>{rows}</table>")
+
+    def open_log_folder(self) -> None:
+        log_dir().mkdir(parents=True, exist_ok=True)
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(log_dir())))
 
     def _photo_chosen(self, current, _previous) -> None:
         photo_id = current.data(PhotoIdRole) if current.isValid() else None
@@ -415,6 +649,20 @@ class MainWindow(QMainWindow):
     def show_photo(self, photo_id: int | None) -> None:
         self.current_detail = listings.photo_detail(self.engine, photo_id) if photo_id else None
         self.photo_view.set_photo(self.current_detail)
+
+    def open_viewer(self, photo_id: int | None = None):
+        """The large viewer on the current photo (arrows step through the grid's photos)."""
+        from photo_sorter.gui.viewer import Viewer
+
+        index = self.grid.currentIndex()
+        ids = [r["id"] for r in self.grid_model.rows]
+        photo_id = photo_id or (index.data(PhotoIdRole) if index.isValid() else None)
+        if photo_id not in ids:
+            return None
+        self.viewer = Viewer(lambda i: listings.photo_detail(self.engine, i), ids, ids.index(photo_id), self)
+        self.viewer.moved.connect(lambda row: self.grid.setCurrentIndex(self.grid_model.index(row)))
+        self.viewer.showMaximized() if self.isMaximized() else self.viewer.show()
+        return self.viewer
 
     def _face_chosen(self, face: dict | None) -> None:
         thresholds = dict(self.current_detail["thresholds"]) if face else {}
@@ -468,8 +716,39 @@ class MainWindow(QMainWindow):
             self.scan_task.succeeded.connect(self.reload_model)
         return started
 
+    def open_models(self):
+        from photo_sorter.gui.models_dialog import ModelsDialog
+
+        self.models_dialog = ModelsDialog(self.engine, self)
+        self.models_dialog.activateRequested.connect(self.activate_model)
+        self.models_dialog.show()
+        return self.models_dialog
+
+    def activate_model(self, model_id: int) -> bool:
+        """Switch the active model, predicting the faces it has not seen yet (with progress)."""
+        engine = self.engine
+
+        def work(progress, cancel):
+            from photo_sorter import scan
+
+            library.activate_model(engine, model_id)
+            return scan.repredict(engine, progress=progress, cancel=cancel)
+
+        def done(result: dict) -> str:
+            return (f"Model switched; predicted {result['faces']} faces of {result['photos']} photos "
+                    f"({result['seconds']:.0f} s)")
+
+        started = self._start_library_task(work, done, [], "Switching the model")
+        if started:
+            self.scan_task.finished.connect(self.reload_model)
+        return started
+
     def reload_model(self) -> None:
-        """Load the (new) active model in the background; later scans use it."""
+        """Load the (new) active model in the background; later scans use it, and every
+        attribute list is rebuilt from it."""
+        self.model_changed()
+        if getattr(self, "models_dialog", None) is not None:
+            self.models_dialog.reload()
         self.model_provider.wait()
         self.model_provider = ModelProvider(self.engine, self)
         self.model_provider.succeeded.connect(self._model_loaded)
@@ -489,3 +768,13 @@ class MainWindow(QMainWindow):
         self.settings.q.setValue("window/geometry", self.saveGeometry())
         self.settings.q.setValue("window/state", self.saveState())
         super().closeEvent(event)
+
+
+def scan_message(summary: dict, counts: dict, unreadable: int) -> str:
+    """The scan's closing line; the library figures are the ones the status bar and the
+    problems panel show (library.counts), so they always agree."""
+    state = "cancelled" if summary.get("cancelled") else "finished"
+    return (f"Scan {state}: {summary['photos_new']} new, {summary['photos_changed']} changed "
+            f"({summary['seconds']:.0f} s). The library holds {counts['photos']} photos with "
+            f"{counts['faces']} faces" + (f"; {unreadable} files could not be read (see Scan problems)."
+                                          if unreadable else "."))

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QSize, Qt, Signal
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QPoint, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPixmap
-from PySide6.QtWidgets import QAbstractItemView, QApplication, QListView, QStyle
+from PySide6.QtWidgets import QAbstractItemView, QApplication, QListView, QStyle, QStyledItemDelegate
 
 from photo_sorter.gui.thumbnails import ThumbnailLoader
 
 PhotoIdRole = Qt.ItemDataRole.UserRole + 1
 PathRole = Qt.ItemDataRole.UserRole + 2
+FacesRole = Qt.ItemDataRole.UserRole + 3
+TEXT_LINES = 2
 
 
 def _placeholder(size: int, colour: str) -> QPixmap:
@@ -45,7 +47,7 @@ class PhotoGridModel(QAbstractListModel):
         row = self.rows[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
             name = Path(row["path"]).name
-            return f"{name}\n{row['score']:.0%}" if row.get("score") is not None else name
+            return f"{name}\nmatch {row['score']:.0%}" if row.get("score") is not None else name
         if role == Qt.ItemDataRole.DecorationRole:
             pixmap = self.loader.get(row["path"], row.get("mtime_ns"), row.get("size"))
             if pixmap is not None:
@@ -61,11 +63,16 @@ class PhotoGridModel(QAbstractListModel):
             return row["id"]
         if role == PathRole:
             return row["path"]
+        if role == FacesRole:
+            return row.get("n_faces") or 0
         return None
 
-    def set_rows(self, rows: list[dict]) -> None:
+    def set_placeholder_size(self, size: int) -> None:
+        self._loading = _placeholder(size, "#d8d8d8")
+
+    def set_rows(self, rows: list[dict]) -> bool:
         """Replace the rows; when the new list only extends the old one (a running scan), append
-        so the view keeps its scroll position and selection."""
+        so the view keeps its scroll position and selection, and return True."""
         old_ids = [r["id"] for r in self.rows]
         new_ids = [r["id"] for r in rows]
         if len(new_ids) >= len(old_ids) and new_ids[: len(old_ids)] == old_ids and old_ids:
@@ -77,11 +84,12 @@ class PhotoGridModel(QAbstractListModel):
             else:
                 self.rows = rows
                 self._index_paths()
-            return
+            return True
         self.beginResetModel()
         self.rows = rows
         self._index_paths()
         self.endResetModel()
+        return False
 
     def append_rows(self, rows: list[dict]) -> None:
         if rows:
@@ -101,6 +109,35 @@ class PhotoGridModel(QAbstractListModel):
             self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
 
 
+class PhotoDelegate(QStyledItemDelegate):
+    """Every cell the same size whatever its picture (a warning icon, a loading tile or a
+    landscape thumbnail), so a uniform-size grid never takes a small icon's size for all; draws
+    the face-count badge on the thumbnail."""
+
+    def sizeHint(self, option, index) -> QSize:
+        view = self.parent()
+        icon = view.iconSize()
+        return QSize(icon.width() + 16, icon.height() + 8 + TEXT_LINES * view.fontMetrics().lineSpacing())
+
+    def paint(self, painter: QPainter, option, index) -> None:
+        super().paint(painter, option, index)
+        faces = index.data(FacesRole)
+        if not faces:
+            return
+        painter.save()
+        text = f"☺ {faces}"
+        metrics = painter.fontMetrics()
+        badge = QRect(0, 0, metrics.horizontalAdvance(text) + 10, metrics.height() + 2)
+        badge.moveTopRight(option.rect.topRight() + QPoint(-6, 4))
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(0, 0, 0, 160))
+        painter.drawRoundedRect(badge, 6, 6)
+        painter.setPen(QColor("white"))
+        painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, text)
+        painter.restore()
+
+
 class PhotoGrid(QListView):
     """Icon-mode list tuned for large libraries (uniform sizes, batched layout)."""
 
@@ -114,15 +151,25 @@ class PhotoGrid(QListView):
         self.setUniformItemSizes(True)
         self.setLayoutMode(QListView.LayoutMode.Batched)
         self.setBatchSize(500)
-        self.setIconSize(QSize(icon_size, icon_size))
-        self.setGridSize(QSize(icon_size + 24, icon_size + 44))
+        self.delegate = PhotoDelegate(self)  # held here: Qt does not keep the Python object alive
+        self.setItemDelegate(self.delegate)
         self.setWordWrap(True)
         self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.setModel(model)
+        self.set_thumbnail_size(icon_size)
         self.activated.connect(lambda index: self.photoActivated.emit(index.data(PhotoIdRole)))
         self.empty_text = ""
+
+    def set_thumbnail_size(self, size: int) -> None:
+        self.setIconSize(QSize(size, size))
+        self.setGridSize(self.delegate.sizeHint(None, QModelIndex()) + QSize(8, 8))
+
+    def selected_ids(self) -> list[int]:
+        """The selected photos in grid order."""
+        rows = sorted(i.row() for i in self.selectionModel().selectedIndexes())
+        return [self.model().rows[r]["id"] for r in rows]
 
     def paintEvent(self, event) -> None:
         super().paintEvent(event)

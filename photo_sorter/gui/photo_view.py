@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QImage, QImageReader, QPainter, QPen, QPixmap
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QScrollArea, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtCore import QEvent, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage, QImageReader, QPainter, QPen, QPixmap
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QScrollArea, QSizePolicy, QToolTip, QVBoxLayout, QWidget
 
 from photo_sorter.attributes import label
 
 MAX_DISPLAY = 2048
 ACCENT = QColor("#2e86de")
 POSITIVE = QColor("#27ae60")
+GREYED = QColor("#9a9a9a")
 
 
 def read_display_image(path: str, max_side: int = MAX_DISPLAY) -> QImage:
@@ -35,6 +36,7 @@ class PhotoView(QWidget):
         self.detail: dict | None = None
         self.image = QImage()
         self.selected: int | None = None
+        self.show_boxes = True
         self.message = "Select a photo to see its faces."
 
     def set_photo(self, detail: dict | None) -> None:
@@ -84,6 +86,8 @@ class PhotoView(QWidget):
             return
         rect, _ = self._geometry()
         painter.drawImage(rect, self.image)
+        if not self.show_boxes:
+            return
         font = QFont(self.font())
         font.setBold(True)
         painter.setFont(font)
@@ -94,7 +98,7 @@ class PhotoView(QWidget):
             tag = QRectF(box.x(), box.y() - 18, 22, 18)
             painter.fillRect(tag, ACCENT if chosen else QColor("#f1c40f"))
             painter.setPen(QColor("white") if chosen else QColor("black"))
-            painter.drawText(tag, Qt.AlignmentFlag.AlignCenter, str(i + 1))
+            painter.drawText(tag, Qt.AlignmentFlag.AlignCenter, str(self.detail["faces"][i]["number"]))
 
     def mousePressEvent(self, event) -> None:
         if self.detail and not self.image.isNull():
@@ -106,26 +110,53 @@ class PhotoView(QWidget):
 
 
 class AttributeBars(QWidget):
-    """Per-attribute probability bars, highest first, with the decision threshold marked."""
+    """Per-attribute probability bars, highest first, with the decision threshold marked;
+    attributes the model card marks unreliable are greyed (their reason in the tooltip)."""
 
     ROW = 20
+    VALUE_W = 44
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.rows: list[tuple[str, float, float]] = []
+        self.unreliable: dict[str, str] = {}
         self.message = "Click a face to see its attributes."
 
     def set_values(self, probabilities: dict[str, float], thresholds: dict[str, float],
-                   message: str = "") -> None:
+                   message: str = "", unreliable: dict[str, str] | None = None) -> None:
         self.rows = sorted(((a, p, thresholds.get(a, 0.5)) for a, p in probabilities.items()),
                            key=lambda r: -r[1])
+        self.unreliable = dict(unreliable or {})
         self.message = message
         self.setMinimumHeight(max(40, len(self.rows) * self.ROW + 8))
+        self.setMinimumWidth(self.text_width() + self.VALUE_W + 60 if self.rows else 0)
         self.updateGeometry()
         self.update()
 
+    def text_width(self) -> int:
+        """The widest attribute name in bold (a name is never clipped)."""
+        font = QFont(self.font())
+        font.setBold(True)
+        metrics = QFontMetrics(font)
+        return max((metrics.horizontalAdvance(label(a)) for a, _p, _t in self.rows), default=0) + 12
+
     def sizeHint(self) -> QSize:
-        return QSize(300, max(40, len(self.rows) * self.ROW + 8))
+        return QSize(max(300, self.minimumWidth()), max(40, len(self.rows) * self.ROW + 8))
+
+    def row_at(self, y: float) -> str | None:
+        i = int((y - 4) // self.ROW)
+        return self.rows[i][0] if 0 <= i < len(self.rows) else None
+
+    def event(self, event) -> bool:
+        if event.type() == QEvent.Type.ToolTip:
+            name = self.row_at(event.pos().y())
+            if name in self.unreliable:
+                QToolTip.showText(event.globalPos(), f"{label(name)} is greyed: {self.unreliable[name]}. "
+                                  "Still predicted and sortable, not written as a keyword.", self)
+            else:
+                QToolTip.hideText()
+            return True
+        return super().event(event)
 
     def paintEvent(self, _event) -> None:
         painter = QPainter(self)
@@ -135,13 +166,14 @@ class AttributeBars(QWidget):
                              Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop
                              | Qt.TextFlag.TextWordWrap, self.message)
             return
-        text_w = 130
-        value_w = 44
+        text_w = self.text_width()
+        value_w = self.VALUE_W
         bar_w = max(40, self.width() - text_w - value_w - 16)
         for i, (name, p, t) in enumerate(self.rows):
             y = 4 + i * self.ROW
             positive = p >= t
-            painter.setPen(self.palette().text().color())
+            greyed = name in self.unreliable
+            painter.setPen(GREYED if greyed else self.palette().text().color())
             font = QFont(self.font())
             font.setBold(positive)
             painter.setFont(font)
@@ -150,11 +182,11 @@ class AttributeBars(QWidget):
             track = QRectF(text_w, y + 4, bar_w, self.ROW - 8)
             painter.fillRect(track, QColor("#e3e3e3"))
             painter.fillRect(QRectF(track.x(), track.y(), bar_w * p, track.height()),
-                             POSITIVE if positive else QColor("#95a5a6"))
+                             QColor("#c8c8c8") if greyed else POSITIVE if positive else QColor("#95a5a6"))
             tx = track.x() + bar_w * t
             painter.setPen(QPen(QColor("#c0392b"), 2))
             painter.drawLine(int(tx), int(y + 1), int(tx), int(y + self.ROW - 1))
-            painter.setPen(self.palette().text().color())
+            painter.setPen(GREYED if greyed else self.palette().text().color())
             painter.drawText(QRectF(text_w + bar_w + 6, y, value_w, self.ROW),
                              Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, f"{p:.0%}")
 
@@ -173,6 +205,7 @@ class FacePanel(QWidget):
         head.addWidget(self.crop)
         head.addWidget(self.caption, 1)
         self.bars = AttributeBars()
+        self.unreliable: dict[str, str] = {}
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.bars)
@@ -193,11 +226,13 @@ class FacePanel(QWidget):
             pixmap.loadFromData(face["crop"])
         self.crop.setPixmap(pixmap.scaled(self.crop.size(), Qt.AspectRatioMode.KeepAspectRatio,
                                           Qt.TransformationMode.SmoothTransformation))
+        greyed = [a for a in face["probabilities"] if a in self.unreliable]
         self.caption.setText(
-            f"<b>Face {face['index'] + 1}</b><br>detection confidence {face['confidence']:.1%}"
+            f"<b>Face {face['number']}</b><br>detection confidence {face['confidence']:.1%}"
             "<br><span style='color:#c0392b'>|</span> = calibrated threshold"
-        )
+            + ("<br><span style='color:#8a8a8a'>Grey names: tags too often wrong (hover for why)</span>"
+               if greyed else ""))
         self.bars.set_values(face["probabilities"], thresholds,
                              "" if face["probabilities"] else
                              "No attribute predictions for this face yet (no model was active "
-                             "when it was scanned).")
+                             "when it was scanned).", self.unreliable)

@@ -1,0 +1,113 @@
+"""Tools > Manage attribute models: the installed models with their card figures; activate one
+(the window re-predicts the faces it has not seen, with progress) or delete one. Operations are
+photo_sorter.library's."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import (
+    QAbstractItemView, QDialog, QHBoxLayout, QHeaderView, QLabel, QMessageBox, QPushButton,
+    QTableWidget, QTableWidgetItem, QVBoxLayout,
+)
+
+from photo_sorter import library
+
+COLUMNS = ("Model", "Attributes", "Mean accuracy", "Balanced accuracy", "Installed", "State")
+
+
+def _pct(value) -> str:
+    return "–" if value is None else f"{100 * value:.1f} %"
+
+
+class ModelsDialog(QDialog):
+    """`activateRequested(model_id)`: the window switches models (a library task with progress)."""
+
+    activateRequested = Signal(int)
+
+    def __init__(self, engine, parent=None):
+        super().__init__(parent)
+        self.engine = engine
+        self.setWindowTitle("Attribute models")
+        self.resize(820, 360)
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().hide()
+        self.table.itemSelectionChanged.connect(self._selection_changed)
+        self.note = QLabel("Switching models keeps every model's predictions: switching back is "
+                           "instant for the faces it has seen. Deleting forgets a model and its "
+                           "predictions; its file stays on disk.")
+        self.note.setWordWrap(True)
+        self.activate_button = QPushButton("Make active")
+        self.activate_button.clicked.connect(self._activate)
+        self.delete_button = QPushButton("Delete…")
+        self.delete_button.clicked.connect(self._delete)
+        close = QPushButton("Close")
+        close.clicked.connect(self.accept)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.activate_button)
+        buttons.addWidget(self.delete_button)
+        buttons.addStretch()
+        buttons.addWidget(close)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.note)
+        layout.addLayout(buttons)
+        self.reload()
+
+    def reload(self) -> None:
+        self.models = library.models(self.engine)
+        self.table.setRowCount(len(self.models))
+        bold = QFont(self.font())
+        bold.setBold(True)
+        for r, m in enumerate(self.models):
+            state = "active" if m["active"] else ("file missing" if not m["file_exists"] else "")
+            if library.majority_only(m["card"]):
+                state = (state + " · " if state else "") + "no better than guessing"
+            cells = (m["name"], str(len(m["attributes"])), _pct(m["accuracy"]),
+                     _pct(m["balanced_accuracy"]),
+                     f"{m['installed_at']:%Y-%m-%d %H:%M}" if m["installed_at"] else "", state)
+            for c, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setToolTip(m["path"])
+                if c in (1, 2, 3):
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                if m["active"]:
+                    item.setFont(bold)
+                self.table.setItem(r, c, item)
+        self._selection_changed()
+
+    def selected(self) -> dict | None:
+        rows = self.table.selectionModel().selectedRows()
+        return self.models[rows[0].row()] if rows else None
+
+    def _selection_changed(self) -> None:
+        m = self.selected()
+        self.activate_button.setEnabled(bool(m) and not m["active"] and m["file_exists"])
+        self.delete_button.setEnabled(bool(m) and not m["active"])
+
+    def _activate(self) -> None:
+        m = self.selected()
+        if m is not None:
+            self.activateRequested.emit(m["id"])
+
+    def _delete(self) -> None:
+        m = self.selected()
+        if m is None:
+            return
+        answer = QMessageBox.question(
+            self, "Delete model", f"Forget {m['name']} and its predictions? Its file stays on disk.")
+        if answer == QMessageBox.StandardButton.Yes:
+            self.delete(m["id"])
+
+    def delete(self, model_id: int) -> None:
+        try:
+            library.delete_model(self.engine, model_id)
+        except ValueError as exc:
+            QMessageBox.warning(self, "Delete model", str(exc))
+        self.reload()
