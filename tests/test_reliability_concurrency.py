@@ -16,7 +16,7 @@ from sqlalchemy.exc import OperationalError
 
 from conftest import REPO
 from library_factory import jpeg_bytes, scene
-from photo_sorter import library, scan
+from photo_sorter import library as photo_library, scan
 from photo_sorter.gui import listings
 from photo_sorter.store import DatabaseError, Photo, open_engine, session_factory
 
@@ -56,7 +56,7 @@ def test_readers_during_a_scan_never_see_a_locked_database(tmp_path):
         while writer.is_alive():
             rows = listings.photo_rows(engine)
             seen.append(len(rows))
-            assert library.counts(engine)["photos"] >= len(rows)
+            assert photo_library.counts(engine)["photos"] >= len(rows)
             scan.list_errors(engine)
             reads += 1
             time.sleep(0.01)  # the GUI polls; a busy loop would only starve the writer of the GIL
