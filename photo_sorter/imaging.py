@@ -1,27 +1,43 @@
 """Open any photo safely: EXIF orientation, any mode to RGB, reduced-scale JPEG decode, thumbnails.
 
-Photos are only ever opened for reading. Pillow's decompression-bomb limit (Image.MAX_IMAGE_PIXELS)
-is kept: an oversized file becomes a PhotoError that the scan records, like any other bad file.
+Formats: what Pillow reads (JPEG, PNG, WebP, TIFF, BMP, AVIF; GIF, animated WebP and MPO by their
+first frame), HEIC/HEIF through pillow-heif, and camera RAW through rawpy/LibRaw (the embedded
+preview when it is large enough, else a half-size demosaic). Photos are only ever opened for
+reading. Pillow's decompression-bomb limit (Image.MAX_IMAGE_PIXELS) is kept: an oversized file
+becomes a PhotoError that the scan records, like any other bad file.
 """
 
 from __future__ import annotations
 
+import io
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
-from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
+import rawpy
+from PIL import ExifTags, Image, ImageOps, JpegImagePlugin, TiffImagePlugin, UnidentifiedImageError
+from pillow_heif import register_heif_opener
 
-SUPPORTED_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".webp", ".tif", ".tiff", ".bmp"})
+register_heif_opener()
 
-try:  # HEIC/HEIF when the (optional) pillow-heif plugin is installed
-    from pillow_heif import register_heif_opener
-except ImportError:
-    pass
-else:
-    register_heif_opener()
-    SUPPORTED_EXTENSIONS = SUPPORTED_EXTENSIONS | {".heic", ".heif"}
+RAW_EXTENSIONS = frozenset({".dng", ".cr2", ".cr3", ".nef", ".arw", ".raf", ".orf", ".rw2"})
+SUPPORTED_EXTENSIONS = frozenset({
+    ".jpg", ".jpeg", ".jpe", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif", ".mpo",
+    ".heic", ".heif", ".hif", ".avif",
+}) | RAW_EXTENSIONS
+# Beside a RAW of the same name, one of these is the shot's photo and the RAW is only listed.
+PAIRED_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".heic", ".heif", ".hif"})
+# What the scan skips on purpose, by reason (anything else not supported is "unsupported").
+SKIPPED_KINDS = {
+    "videos": frozenset({".mp4", ".mov", ".m4v", ".avi", ".mkv", ".mts", ".m2ts", ".3gp", ".wmv",
+                         ".webm", ".mpg", ".mpeg"}),
+    "sidecars": frozenset({".xmp", ".aae", ".thm", ".json"}),
+}
+# A RAW's embedded preview is used when its long side reaches this (the scan's default detection
+# size); otherwise a half-size demosaic. Fixed, so a photo's coordinates never depend on options.
+RAW_PREVIEW_MIN_SIDE = 1024
 
 _TRANSPOSED_ORIENTATIONS = {5, 6, 7, 8}  # EXIF orientations that swap width and height
 _EXIF_DATETIME = "%Y:%m:%d %H:%M:%S"
@@ -31,7 +47,21 @@ class PhotoError(Exception):
     """A file that cannot be read as a photo; the message is one readable line."""
 
 
+def skip_reason(path: Path) -> str | None:
+    """Why the scan leaves this file alone ("videos", "sidecars", "hidden", "unsupported"), or None."""
+    if path.name.startswith("."):
+        return "hidden"
+    suffix = path.suffix.lower()
+    if suffix in SUPPORTED_EXTENSIONS:
+        return None
+    return next((kind for kind, suffixes in SKIPPED_KINDS.items() if suffix in suffixes), "unsupported")
+
+
 def _describe(exc: BaseException) -> str:
+    if isinstance(exc, rawpy.LibRawFileUnsupportedError):
+        return "not a RAW file LibRaw can read"
+    if isinstance(exc, rawpy.LibRawError):
+        return f"LibRaw: {type(exc).__name__.removeprefix('LibRaw')}: {exc}"
     if isinstance(exc, Image.DecompressionBombError):
         return f"image too large (decompression-bomb limit of {Image.MAX_IMAGE_PIXELS} pixels)"
     if isinstance(exc, UnidentifiedImageError):
@@ -40,7 +70,7 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"
 
 
-def _open(path: Path) -> Image.Image:
+def _open(path: Path | io.BytesIO) -> Image.Image:
     try:
         return Image.open(path)
     except FileNotFoundError:
@@ -81,6 +111,75 @@ def _exif_datetime(value: object, subsec: object) -> datetime | None:
     return moment
 
 
+def xmp_value(xmp: dict, keys) -> str | None:
+    """The first non-empty text under any of `keys` (local names) in Pillow's getxmp() tree."""
+    stack = [xmp]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in keys and isinstance(value, str) and value.strip():
+                    return value.strip()
+                stack.append(value)
+        elif isinstance(node, list):
+            stack.extend(node)
+    return None
+
+
+def _xmp_datetime(xmp: dict) -> datetime | None:
+    """XMP photoshop:DateCreated (ISO 8601, local wall time kept, zone dropped like EXIF's)."""
+    value = xmp_value(xmp, ("DateCreated",))
+    try:
+        return datetime.fromisoformat(value).replace(tzinfo=None) if value else None
+    except ValueError:
+        return None
+
+
+# Dates in file names of phones, cameras and apps: IMG_20210601_101500, PXL_20210601_101500123,
+# 20210601_101500, 2021-06-01 10.15.00, Screenshot 2021-06-01 at 10.15.00, IMG-20210601-WA0001.
+_NAME_DATE = re.compile(
+    r"(?<!\d)((?:19|20)\d\d)([-_.]?)(\d\d)\2(\d\d)"
+    r"(?:(?:[ _T-]|\s+at\s+)(\d\d)([-_.: ]?)(\d\d)\6(\d\d)(\d{3})?)?(?!\d)")
+
+
+def name_datetime(name: str) -> datetime | None:
+    """The capture time a file name states, or None (impossible dates are ignored)."""
+    for m in _NAME_DATE.finditer(Path(name).stem):
+        year, month, day = int(m[1]), int(m[3]), int(m[4])
+        hour, minute, second = (int(v) for v in (m[5] or 0, m[7] or 0, m[8] or 0))
+        try:
+            moment = datetime(year, month, day, hour, minute, second, int(m[9] or 0) * 1000)
+        except ValueError:
+            continue
+        if moment.year <= datetime.now().year + 1:
+            return moment
+    return None
+
+
+def _capture_time(path: Path, exif_time: datetime | None, xmp: dict) -> tuple[datetime, str]:
+    """Capture time and its source: EXIF (or the RAW's own), XMP, the file name, the file's mtime."""
+    for moment, source in ((exif_time, "exif"), (_xmp_datetime(xmp), "xmp"), (name_datetime(path.name), "filename")):
+        if moment is not None:
+            return moment, source
+    return datetime.fromtimestamp(path.stat().st_mtime), "mtime"
+
+
+def _apple_burst_id(note: object) -> str | None:
+    """BurstUUID (tag 0x000B) of an Apple MakerNote: 'Apple iOS\0', version, 'MM', then an IFD
+    whose offsets count from the note's start."""
+    if not isinstance(note, bytes) or not note.startswith(b"Apple iOS\0") or note[12:14] != b"MM":
+        return None
+    ifd = TiffImagePlugin.ImageFileDirectory_v2(b"MM\x00\x2a\x00\x00\x00\x08")
+    try:
+        fp = io.BytesIO(note)
+        fp.seek(14)
+        ifd.load(fp)
+        value = ifd.get(0x000B)
+    except Exception:  # noqa: BLE001 - a damaged maker note only loses the burst id
+        return None
+    return value.strip("\x00 ") or None if isinstance(value, str) else None
+
+
 @dataclass
 class OpenedPhoto:
     """A photo's header facts plus on-demand decodes of its oriented RGB pixels.
@@ -95,8 +194,9 @@ class OpenedPhoto:
     width: int
     height: int
     captured_at: datetime
-    capture_source: str  # "exif" | "mtime"
+    capture_source: str  # "exif" | "xmp" | "filename" | "mtime"
     camera: str | None
+    burst_id: str | None = None
     _decoded: dict = field(default_factory=dict, repr=False)
 
     def image(self, max_side: int | None = None) -> Image.Image:
@@ -113,10 +213,14 @@ class OpenedPhoto:
         """Full-resolution pixels per pixel of `image` (a decode of this photo)."""
         return self.width / image.width
 
+    def _source(self) -> Image.Image:
+        """The (lazy) Pillow image to decode; its EXIF orientation is applied after loading."""
+        return _open(self.path)
+
     def _decode(self, max_side: int | None) -> Image.Image:
-        with _open(self.path) as im:
+        with self._source() as im:
             try:
-                if max_side is not None and im.format == "JPEG":
+                if max_side is not None and isinstance(im, JpegImagePlugin.JpegImageFile):
                     factor = max(self.width, self.height) / max_side
                     im.draft("RGB", (max(1, int(im.width / factor)), max(1, int(im.height / factor))))
                 im.load()
@@ -129,31 +233,112 @@ class OpenedPhoto:
         return rgb
 
 
-def open_photo(path: str | Path) -> OpenedPhoto:
-    """Read a photo's header: oriented size, capture time (EXIF DateTimeOriginal with
-    SubSecTimeOriginal, else the file's mtime), camera. Pixels are decoded later, on demand."""
-    path = Path(path)
-    with _open(path) as im:
+# LibRaw's `flip` as the EXIF orientation that undoes it (bits: 1 mirror, 2 flip, 4 transpose).
+_LIBRAW_FLIP_TO_EXIF = {0: 1, 1: 2, 2: 4, 3: 3, 4: 5, 5: 8, 6: 6, 7: 7}
+
+
+@dataclass
+class RawPhoto(OpenedPhoto):
+    """A camera RAW: decoded from its embedded preview (JPEG bytes or an RGB array, oriented
+    like the RAW) when that is at least RAW_PREVIEW_MIN_SIDE, else by a half-size demosaic."""
+
+    preview: bytes | np.ndarray | None = field(default=None, repr=False)
+    orientation: int = 1
+
+    def _source(self) -> Image.Image:
+        if self.preview is None:
+            with _read_raw(self.path) as raw:
+                try:  # LibRaw applies the orientation itself
+                    return Image.fromarray(raw.postprocess(half_size=True, use_camera_wb=True, output_bps=8))
+                except (rawpy.LibRawError, MemoryError) as exc:
+                    raise PhotoError(_describe(exc)) from None
+        im = Image.fromarray(self.preview) if isinstance(self.preview, np.ndarray) else _open(io.BytesIO(self.preview))
+        im.getexif()[ExifTags.Base.Orientation] = self.orientation  # the RAW's, not the preview's
+        return im
+
+
+def _read_raw(path: Path) -> rawpy.RawPy:
+    if not path.is_file():
+        raise PhotoError("file not found")
+    try:
+        return rawpy.imread(str(path))
+    except (rawpy.LibRawError, OSError) as exc:
+        raise PhotoError(_describe(exc)) from None
+
+
+def _open_raw(path: Path) -> RawPhoto:
+    """A RAW's header: size, orientation and capture time from LibRaw; the preview if big enough."""
+    with _read_raw(path) as raw:
+        sizes, stamp = raw.sizes, raw.other.timestamp
         try:
-            exif = im.getexif()
-            sub = exif.get_ifd(ExifTags.IFD.Exif)
-        except Exception:  # noqa: BLE001 - a damaged EXIF block must not lose the photo
-            exif, sub = {}, {}
+            thumb = raw.extract_thumb()
+        except (rawpy.LibRawError, MemoryError):  # no usable preview: demosaic
+            thumb = None
+    orientation = _LIBRAW_FLIP_TO_EXIF.get(sizes.flip, 1)
+    exif, sub, xmp, preview = {}, {}, {}, None
+    width, height = (sizes.width + 1) // 2, (sizes.height + 1) // 2
+    if thumb is not None and thumb.format in (rawpy.ThumbFormat.JPEG, rawpy.ThumbFormat.BITMAP):
+        data = thumb.data
+        if isinstance(data, bytes):
+            with _open(io.BytesIO(data)) as im:
+                size = im.size
+                exif, sub, xmp = _metadata(im)
+        else:
+            size = (data.shape[1], data.shape[0])
+        if max(size) >= RAW_PREVIEW_MIN_SIDE:
+            preview, (width, height) = data, size
+    if preview is None:
+        orientation = 1  # the demosaic comes out oriented
+        if sizes.flip & 4:
+            width, height = height, width
+    elif orientation in _TRANSPOSED_ORIENTATIONS:
+        width, height = height, width
+    when = stamp if stamp is not None and stamp.year > 1970 else None
+    captured, source = _capture_time(path, when or _exif_time(sub), xmp)
+    return RawPhoto(path, path.suffix.lstrip(".").upper(), width, height, captured, source,
+                    _camera(exif), None, preview=preview, orientation=orientation)
+
+
+def _metadata(im: Image.Image) -> tuple:
+    """(EXIF, its Exif sub-IFD, XMP tree) of an open image; damaged blocks read as empty."""
+    try:
+        exif = im.getexif()
+        sub = exif.get_ifd(ExifTags.IFD.Exif)
+    except Exception:  # noqa: BLE001 - a damaged EXIF block must not lose the photo
+        exif, sub = {}, {}
+    try:
+        xmp = im.getxmp()
+    except Exception:  # noqa: BLE001 - nor a damaged XMP packet
+        xmp = {}
+    return exif, sub, xmp
+
+
+def _exif_time(sub) -> datetime | None:
+    return _exif_datetime(sub.get(ExifTags.Base.DateTimeOriginal), sub.get(ExifTags.Base.SubsecTimeOriginal))
+
+
+def _camera(exif) -> str | None:
+    make = str(exif.get(ExifTags.Base.Make, "")).strip().strip("\x00")
+    model = str(exif.get(ExifTags.Base.Model, "")).strip().strip("\x00")
+    camera = model if model.lower().startswith(make.lower()) else f"{make} {model}".strip()
+    return camera or None
+
+
+def open_photo(path: str | Path) -> OpenedPhoto:
+    """Read a photo's header: oriented size, capture time (see _capture_time), camera, burst id.
+    Pixels are decoded later, on demand."""
+    path = Path(path)
+    if path.suffix.lower() in RAW_EXTENSIONS:
+        return _open_raw(path)
+    with _open(path) as im:
+        exif, sub, xmp = _metadata(im)
         width, height = im.size
         if exif.get(ExifTags.Base.Orientation) in _TRANSPOSED_ORIENTATIONS:
             width, height = height, width
         fmt = im.format
-    captured = _exif_datetime(
-        sub.get(ExifTags.Base.DateTimeOriginal), sub.get(ExifTags.Base.SubsecTimeOriginal)
-    )
-    source = "exif"
-    if captured is None:
-        captured = datetime.fromtimestamp(path.stat().st_mtime)
-        source = "mtime"
-    make = str(exif.get(ExifTags.Base.Make, "")).strip().strip("\x00")
-    model = str(exif.get(ExifTags.Base.Model, "")).strip().strip("\x00")
-    camera = model if model.lower().startswith(make.lower()) else f"{make} {model}".strip()
-    return OpenedPhoto(path, fmt, width, height, captured, source, camera or None)
+    captured, source = _capture_time(path, _exif_time(sub), xmp)
+    return OpenedPhoto(path, fmt, width, height, captured, source, _camera(exif),
+                       _apple_burst_id(sub.get(ExifTags.Base.MakerNote)))
 
 
 def thumbnail(path: str | Path, size: int) -> Image.Image:

@@ -15,6 +15,7 @@ import os
 import stat
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -111,11 +112,15 @@ def file_hash(path: Path) -> str:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
-def discover(roots: Iterable[Path], problems: list[OSError] | None = None) -> Iterator[Path]:
+def discover(roots: Iterable[Path], problems: list[OSError] | None = None,
+             skipped: Counter | None = None) -> Iterator[Path]:
     """Supported image files under roots (a root may be a file), sorted per folder; hidden files
     and folders are skipped and symlinked folders are followed once (loops are safe). Folders
-    that cannot be listed (permissions, paths beyond the system's limit) go to `problems`."""
+    that cannot be listed (permissions, paths beyond the system's limit) go to `problems`; every
+    other file left out is counted in `skipped` by reason (imaging.skip_reason, or "raw_with_jpeg"
+    for the RAW of a RAW+JPEG pair: one shot, whose JPEG is the photo)."""
     visited: set[tuple[int, int]] = set()
+    skipped = Counter() if skipped is None else skipped
     for root in roots:
         if root.is_file():
             yield root
@@ -132,9 +137,25 @@ def discover(roots: Iterable[Path], problems: list[OSError] | None = None) -> It
                 continue
             visited.add((st.st_dev, st.st_ino))
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            decoded_stems = {Path(n).stem.lower() for n in files if Path(n).suffix.lower() in imaging.PAIRED_EXTENSIONS}
             for name in sorted(files):
-                if not name.startswith(".") and Path(name).suffix.lower() in imaging.SUPPORTED_EXTENSIONS:
-                    yield Path(folder) / name
+                path = Path(folder) / name
+                reason = imaging.skip_reason(path)
+                if reason is None and path.suffix.lower() in imaging.RAW_EXTENSIONS and path.stem.lower() in decoded_stems:
+                    reason = "raw_with_jpeg"
+                if reason is None:
+                    yield path
+                else:
+                    skipped[reason] += 1
+
+
+_SKIP_WORDS = {"videos": "video(s)", "sidecars": "sidecar file(s)", "hidden": "hidden file(s)",
+               "unsupported": "unsupported", "raw_with_jpeg": "RAW file(s) beside their JPEG"}
+
+
+def skipped_text(skipped: dict) -> str:
+    """A summary's skipped counts in words: "3 video(s), 2 unsupported" ("none" when empty)."""
+    return ", ".join(f"{n} {_SKIP_WORDS.get(reason, reason)}" for reason, n in skipped.items()) or "none"
 
 
 def register_model(session: Session, model: AttributeModel) -> int:
@@ -201,7 +222,7 @@ def _analyse(path: Path, values: dict, options: ScanOptions) -> _Pending:
         return _Pending(None, {**values, "status": "error", "error": message, "n_faces": 0}, [])
     values.update(status="ok", error=None, width=photo.width, height=photo.height,
                   captured_at=photo.captured_at, capture_source=photo.capture_source,
-                  camera=photo.camera, n_faces=len(found))
+                  camera=photo.camera, burst_id=photo.burst_id, n_faces=len(found))
     return _Pending(None, values, found, frames)
 
 
@@ -294,7 +315,8 @@ def scan(
     files: list[Path] = []
     done = 0
     problems: list[OSError] = []
-    for path in discover(roots, problems):
+    skipped: Counter = Counter()
+    for path in discover(roots, problems, skipped):
         files.append(path)
         if len(files) % 500 == 0:
             report("discovering")
@@ -333,7 +355,8 @@ def scan(
                 update_statistics(Session)
         run_status = "cancelled" if cancelled else "done"
     finally:
-        summary = {"photos_seen": len(files), **counts, "seconds": round(time.monotonic() - started, 2),
+        summary = {"photos_seen": len(files), **counts, "skipped": dict(sorted(skipped.items())),
+                   "seconds": round(time.monotonic() - started, 2),
                    "cancelled": run_status == "cancelled",
                    "device": device_name() if model.keras_model is not None else None,
                    "model": model.name}

@@ -120,17 +120,7 @@ def burst_marker(path: str | Path) -> str | None:
             xmp = im.getxmp()
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
         return None
-    stack = [xmp]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key in BURST_KEYS and isinstance(value, str) and value.strip():
-                    return value.strip()
-                stack.append(value)
-        elif isinstance(node, list):
-            stack.extend(node)
-    return None
+    return imaging.xmp_value(xmp, BURST_KEYS)
 
 
 def photo_facts(session) -> dict[int, int | None]:

@@ -94,7 +94,7 @@ def _scan(args) -> int:
     engine, model = open_library(args), _load_model(args.model)
     summary = _run("scan", lambda update, cancel: scan.scan(
         engine, args.paths, model=model, options=options, progress=update, cancel=cancel))
-    text = "\n".join(f"{k}: {v}" for k, v in summary.items())
+    text = "\n".join(f"{k}: {scan.skipped_text(v) if k == 'skipped' else v}" for k, v in summary.items())
     emit(summary, args.json, text)
     return 0
 

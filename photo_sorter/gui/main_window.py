@@ -773,8 +773,11 @@ class MainWindow(QMainWindow):
 def scan_message(summary: dict, counts: dict, unreadable: int) -> str:
     """The scan's closing line; the library figures are the ones the status bar and the
     problems panel show (library.counts), so they always agree."""
+    from photo_sorter.scan import skipped_text
+
     state = "cancelled" if summary.get("cancelled") else "finished"
-    return (f"Scan {state}: {summary['photos_new']} new, {summary['photos_changed']} changed "
+    skipped = f", skipped: {skipped_text(summary['skipped'])}" if summary.get("skipped") else ""
+    return (f"Scan {state}: {summary['photos_new']} new, {summary['photos_changed']} changed{skipped} "
             f"({summary['seconds']:.0f} s). The library holds {counts['photos']} photos with "
             f"{counts['faces']} faces" + (f"; {unreadable} files could not be read (see Scan problems)."
                                           if unreadable else "."))
