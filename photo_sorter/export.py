@@ -87,7 +87,8 @@ def photo_rows(session: Session, photo_ids=None) -> list[dict]:
         stmt = stmt.where(Photo.id.in_(list(photo_ids)))
     return [
         {"photo_id": ph.id, "path": ph.path, "folder": ph.folder, "width": ph.width,
-         "height": ph.height, "captured_at": ph.captured_at, "burst_id": ph.burst_id,
+         "height": ph.height, "captured_at": ph.captured_at, "capture_source": ph.capture_source,
+         "burst_id": ph.burst_id,
          "n_faces": ph.n_faces}
         for ph in session.scalars(stmt)
     ]

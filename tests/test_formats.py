@@ -14,7 +14,7 @@ from PIL import ExifTags, Image, TiffImagePlugin
 from sqlalchemy import select
 
 from conftest import SAMPLE_PHOTOS
-from photo_sorter import imaging, scan
+from photo_sorter import imaging, query, scan
 from photo_sorter.model import AttributeModel
 from photo_sorter.store import Photo, open_engine, session_factory
 from raw_factory import make_dng
@@ -203,3 +203,5 @@ def test_scan_decodes_heic_raw_and_gif_faces_and_counts_what_it_skips(tmp_path, 
     assert (rows["DSC_0003.dng"].width, rows["DSC_0003.dng"].height) == (even.width // 2, even.height // 2)
     assert rows["IMG_0001.heic"].capture_source == "exif" and rows["anim.gif"].capture_source == "mtime"
     assert "2 video(s)" in scan.skipped_text(summary["skipped"])
+    shown = {r["path"].rsplit("/", 1)[-1]: r["capture_source"] for r in query.photos(engine, "Smiling >= 0")}
+    assert shown["IMG_0001.heic"] == "exif" and shown["anim.gif"] == "mtime"
