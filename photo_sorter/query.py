@@ -69,6 +69,8 @@ _KEYWORDS = ("and", "or", "not")
 MAX_LENGTH = 10_000      # characters
 MAX_TERMS = 500          # attribute names
 MAX_DEPTH = 50           # nested parentheses, `not`s and quantifiers
+MAX_NESTING = 12         # alternations of `and` and `or` (SQLite's parser stack holds ~16)
+MAX_ROWS = 2**63 - 1     # limit and offset: SQLite's largest integer
 
 
 def _tokenize(text: str) -> list[tuple[str, str]]:
@@ -194,6 +196,39 @@ def resolve_names(node, known: list[str]):
     return BoolOp(node.op, tuple(resolve_names(c, known) for c in node.children))
 
 
+_FLIPPED = {"<": ">=", "<=": ">", ">": "<=", ">=": "<"}
+
+
+def normal_form(node, negate: bool = False):
+    """The same expression, and the same score, with `not` pushed down to the names (De Morgan:
+    1 - min = max of 1 - each; `not Smiling > 0.9` is `Smiling <= 0.9`) and nested `and`s (or
+    `or`s) merged, so its SQL nests only where `and` and `or` alternate. `not` stays in front of
+    a quantifier: `not all:X` also holds for a photo without faces, `any:(not X)` does not."""
+    if isinstance(node, Attr):
+        if not negate:
+            return node
+        return Not(node) if node.op is None else Attr(node.name, _FLIPPED[node.op], node.value)
+    if isinstance(node, Not):
+        return normal_form(node.child, not negate)
+    if isinstance(node, Quantified):
+        inner = Quantified(node.kind, normal_form(node.child))
+        return Not(inner) if negate else inner
+    op = {"and": "or", "or": "and"}[node.op] if negate else node.op
+    children = []
+    for child in (normal_form(c, negate) for c in node.children):
+        children.extend(child.children if isinstance(child, BoolOp) and child.op == op else [child])
+    return BoolOp(op, tuple(children))
+
+
+def nesting(node) -> int:
+    """Levels of alternating `and`/`or` and of quantifiers in a normal form: what SQL nests."""
+    if isinstance(node, Attr):
+        return 0
+    if isinstance(node, Not):
+        return nesting(node.child)
+    return 1 + max(nesting(c) for c in getattr(node, "children", None) or [node.child])
+
+
 # --- compilation -----------------------------------------------------------------------------
 
 class _Extreme(FunctionElement):
@@ -291,13 +326,16 @@ def _page(session, matching, node, limit: int | None, offset: int) -> list:
 
 
 def _strip_quantifiers(node):
-    if isinstance(node, Quantified):
-        return _strip_quantifiers(node.child)
-    if isinstance(node, Not):
-        return Not(_strip_quantifiers(node.child))
-    if isinstance(node, BoolOp):
-        return BoolOp(node.op, tuple(_strip_quantifiers(c) for c in node.children))
-    return node
+    """The face-level tree of a photo query (its score), in normal form."""
+    def strip(n):
+        if isinstance(n, Quantified):
+            return strip(n.child)
+        if isinstance(n, Not):
+            return Not(strip(n.child))
+        if isinstance(n, BoolOp):
+            return BoolOp(n.op, tuple(strip(c) for c in n.children))
+        return n
+    return normal_form(strip(node))
 
 
 def photo_condition(node, model_id: int, thresholds: dict, within=None):
@@ -329,6 +367,11 @@ def photo_condition(node, model_id: int, thresholds: dict, within=None):
 
 # --- queries ---------------------------------------------------------------------------------
 
+def _check_page(limit: int | None, offset: int) -> None:
+    if not (limit is None or 0 <= limit <= MAX_ROWS) or not 0 <= offset <= MAX_ROWS:
+        raise QueryError(f"limit and offset must be between 0 and {MAX_ROWS}")
+
+
 def _model(session, model_id: int | None) -> ModelVersion:
     stmt = select(ModelVersion)
     stmt = stmt.where(ModelVersion.id == model_id) if model_id else stmt.where(ModelVersion.active.is_(True))
@@ -340,7 +383,11 @@ def _model(session, model_id: int | None) -> ModelVersion:
 
 
 def _compile(expr: str, model: ModelVersion):
-    return resolve_names(parse(expr), list(model.attributes))
+    node = normal_form(resolve_names(parse(expr), list(model.attributes)))
+    if nesting(node) > MAX_NESTING:
+        raise QueryError(f"the expression alternates `and` and `or` too deeply ({nesting(node)} "
+                         f"levels; at most {MAX_NESTING})")
+    return node
 
 
 def _face_dict(row, attributes: list[str]) -> dict:
@@ -376,6 +423,7 @@ def faces(engine, expr: str, limit: int = 100, offset: int = 0, order: str = "sc
     (order="score") or most confident detection first (order="detection")."""
     if order not in ("score", "detection"):
         raise QueryError(f"unknown order {order!r}; use score or detection")
+    _check_page(limit, offset)
     with session_factory(engine)() as session:
         model = _model(session, model_id)
         node = _compile(expr, model)
@@ -395,6 +443,7 @@ def photos(engine, expr: str, limit: int = 100, offset: int = 0,
            model_id: int | None = None) -> list[dict]:
     """Photos matching expr (any face by default; `all:`/`any:` quantify over a photo's faces),
     best match first, each with all its faces and their probabilities and match scores."""
+    _check_page(limit, offset)
     with session_factory(engine)() as session:
         model = _model(session, model_id)
         node = _compile(expr, model)
@@ -403,7 +452,8 @@ def photos(engine, expr: str, limit: int = 100, offset: int = 0,
         # The photo's faces first (by photo_id), then each one's prediction: an outer join fixes
         # that order (a face without a prediction adds a NULL, which max() skips). As an inner
         # join SQLite, without statistics, may scan every prediction of the model per photo.
-        best = (select(func.max(score)).select_from(Face)
+        # A photo without faces (it can match `not all:X`) scores 0.
+        best = (select(func.coalesce(func.max(score), 0.0)).select_from(Face)
                 .outerjoin(predictions_table, _predicted_by(model.id))
                 .where(Face.photo_id == Photo.id).scalar_subquery().label("best"))
 

@@ -20,3 +20,27 @@ def shared_dir() -> Path:
     if not (SHARED / "celeba" / "list_attr_celeba.txt").is_file():
         pytest.skip("../shared (real CelebA) is not available")
     return SHARED
+
+
+@pytest.fixture
+def unprivileged():
+    """run(code) -> CompletedProcess: Python code in a child that file modes bind. As root (CI)
+    the child keeps its uid but loses the capabilities that override modes (setpriv), so the
+    permission tests run there too instead of being skipped."""
+    import shutil
+    import subprocess
+    import sys
+
+    prefix = []
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("running as root without setpriv (util-linux) to drop the mode override")
+        prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+
+    def run(code: str, check: bool = True) -> subprocess.CompletedProcess:
+        result = subprocess.run([*prefix, sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                                text=True, timeout=300)
+        assert result.returncode == 0 or not check, result.stderr[-2000:]
+        return result
+
+    return run

@@ -213,3 +213,33 @@ def test_parser_limits_are_one_line_errors(expr, message):
         query.parse(expr)
     assert "\n" not in str(info.value)
     query.parse("(" * query.MAX_DEPTH + "Smiling" + ")" * query.MAX_DEPTH)  # the limit itself is fine
+
+
+def test_a_photo_without_faces_can_match_and_scores_zero(library):
+    """`not all:X` holds for a photo without faces (found by the CLI fuzz test)."""
+    engine, _ = library
+    rows = query.photos(engine, "not all:Smiling")
+    assert [(r["score"], r["faces"]) for r in rows if r["path"].endswith("nobody.jpg")] == [(0.0, [])]
+    assert rows[-1]["path"].endswith("nobody.jpg")
+
+
+def test_normal_form_keeps_meaning_and_flattens():
+    n = query.normal_form(query.parse("not (Smiling > 0.9 and not (Male or not Young)) and (Bald and Eyeglasses)"))
+    assert n == BoolOp("and", (
+        BoolOp("or", (Attr("Smiling", "<=", 0.9), Attr("Male"), Not(Attr("Young")))),
+        Attr("Bald"), Attr("Eyeglasses")))
+    assert query.normal_form(query.parse("not all:Smiling")) == Not(Quantified("all", Attr("Smiling")))
+    assert query.normal_form(query.parse("not " * 40 + "Smiling")) == Attr("Smiling")
+
+
+def _alternating(n: int) -> str:
+    return "".join("(Male or " if i % 2 else "(Young and " for i in range(n)) + "Smiling" + ")" * n
+
+
+def test_alternation_limit_is_a_one_line_error_below_what_sqlite_parses(library):
+    """SQLite's parser stack overflows near 17 alternations of `and`/`or`; the limit comes first."""
+    engine, _ = library
+    for fn in (query.photos, query.faces):
+        fn(engine, _alternating(query.MAX_NESTING))
+        with pytest.raises(QueryError, match="alternates `and` and `or` too deeply"):
+            fn(engine, _alternating(query.MAX_NESTING + 1))

@@ -219,14 +219,18 @@ def test_rescan_converges_without_duplicates(corpus):
         assert s.scalar(select(func.count()).select_from(Photo)) == len(after)
 
 
-def test_unreadable_file_reason(tmp_path):
-    if os.geteuid() == 0:
-        pytest.skip("root reads files whatever their mode")
-    path = tmp_path / "locked.jpg"
+def _scan_unprivileged(unprivileged, db: Path, folder: Path) -> None:
+    unprivileged("from photo_sorter import scan; from photo_sorter.store import open_engine; "
+                 f"scan.scan(open_engine({str(db)!r}), [{str(folder)!r}])")
+
+
+def test_unreadable_file_reason(tmp_path, unprivileged):
+    path = tmp_path / "lib" / "locked.jpg"
+    path.parent.mkdir()
     path.write_bytes(jpeg_bytes(scene(1)))
     path.chmod(0)
+    _scan_unprivileged(unprivileged, tmp_path / "db" / "library.db", path.parent)
     engine = open_engine(tmp_path / "db" / "library.db")
-    scan.scan(engine, [tmp_path])
     assert [e["error"] for e in scan.list_errors(engine)] == ["cannot read file: Permission denied"]
 
 
@@ -272,16 +276,14 @@ def test_folder_beyond_the_path_limit_is_reported(tmp_path):
     assert again["errors"] == 1 and again["photos_missing"] == 0 and len(scan.list_errors(engine)) == 1
 
 
-def test_unreadable_folder_is_reported(tmp_path):
-    if os.geteuid() == 0:
-        pytest.skip("root lists folders whatever their mode")
+def test_unreadable_folder_is_reported(tmp_path, unprivileged):
     locked = tmp_path / "lib" / "locked"
     locked.mkdir(parents=True)
     (locked / "a.jpg").write_bytes(jpeg_bytes(scene(1)))
     locked.chmod(0)
     try:
+        _scan_unprivileged(unprivileged, tmp_path / "library.db", tmp_path / "lib")
         engine = open_engine(tmp_path / "library.db")
-        scan.scan(engine, [tmp_path / "lib"])
         assert [(e["path"], e["error"]) for e in scan.list_errors(engine)] == [
             (str(locked), "cannot list folder: Permission denied")]
     finally:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from photo_sorter.cli import UserError, add_db_options, emit, open_library
+from photo_sorter.cli import (
+    UserError, add_db_options, check_out_dir, check_out_file, emit, float_arg, int_arg, open_library,
+)
 
 
 def register(subparsers) -> None:
@@ -14,26 +16,26 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("cluster", help="group faces by attributes (K-Means) with eigenface sheets")
     p.add_argument("--attributes", help="comma-separated attributes (default: the article's ten)")
     p.add_argument("--k", default="auto", help="number of clusters or 'auto' (silhouette over 2..10)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int_arg(0, 2**32 - 1), default=0)
     p.add_argument("--out", help="folder for the PNG sheets (default: beside the database file)")
     add_db_options(p)
     p.set_defaults(func=_cluster)
 
     p = subparsers.add_parser("best-smiling", help="the best smiling photo of every burst")
-    p.add_argument("--gap-seconds", type=float, default=selection.DEFAULT_GAP_SECONDS,
+    p.add_argument("--gap-seconds", type=float_arg(0), default=selection.DEFAULT_GAP_SECONDS,
                    help=f"largest gap inside a burst (default {selection.DEFAULT_GAP_SECONDS:g} s)")
-    p.add_argument("--event-gap-seconds", type=float, default=selection.DEFAULT_EVENT_GAP_SECONDS,
+    p.add_argument("--event-gap-seconds", type=float_arg(0), default=selection.DEFAULT_EVENT_GAP_SECONDS,
                    help=f"largest gap inside an event (default {selection.DEFAULT_EVENT_GAP_SECONDS:g} s)")
     p.add_argument("--no-visual-split", action="store_true",
                    help="do not split bursts where consecutive photos look clearly different")
-    p.add_argument("--min-photos", type=int, default=2, help="smallest burst to report (default 2)")
+    p.add_argument("--min-photos", type=int_arg(1), default=2, help="smallest burst to report (default 2)")
     p.add_argument("--out", help="copy each burst's best photo into this folder (originals stay)")
     add_db_options(p)
     p.set_defaults(func=_best_smiling)
 
     p = subparsers.add_parser("choose-best", help="store your own pick for a burst (respected on rescans)")
     p.add_argument("group_key", help="the burst's key, as printed by best-smiling")
-    p.add_argument("photo_id", nargs="?", type=int, help="the photo to keep as best")
+    p.add_argument("photo_id", nargs="?", type=int_arg(1), help="the photo to keep as best")
     p.add_argument("--clear", action="store_true", help="forget the pick; the automatic one applies")
     add_db_options(p)
     p.set_defaults(func=_choose_best)
@@ -62,7 +64,7 @@ def _cluster(args) -> int:
 
     attributes = [a.strip() for a in args.attributes.split(",") if a.strip()] if args.attributes else None
     k = _call(clusters.parse_k, args.k)
-    out = args.out or _sheets_dir(args.db)
+    out = check_out_dir(args.out) if args.out else _sheets_dir(args.db)
     result = _call(clusters.run_clustering, open_library(args), attributes=attributes, k=k,
                    seed=args.seed, out_dir=out)
     shown = {key: result[key] for key in ("run_id", "k", "silhouette")}
@@ -87,10 +89,11 @@ def _sheets_dir(db: str | None) -> Path:
 def _best_smiling(args) -> int:
     from photo_sorter import selection
 
+    out = check_out_dir(args.out) if args.out else None
     groups = _call(selection.best_smiling, open_library(args), gap_seconds=args.gap_seconds,
                    event_gap_seconds=args.event_gap_seconds, visual_split=not args.no_visual_split,
                    min_photos=args.min_photos)
-    copies = _call(selection.copy_best, groups, args.out) if args.out else None
+    copies = _call(selection.copy_best, groups, out) if out else None
     lines = []
     for g in groups:
         lines.append(f"{g['key']}  ({len(g['photo_ids'])} photos, event {g['event']})")
@@ -116,7 +119,10 @@ def _choose_best(args) -> int:
 def _export(args) -> int:
     from photo_sorter import export
 
-    result = _call(export.export, open_library(args), args.format, out=args.out, where=args.where,
+    out = None
+    if args.out:
+        out = check_out_dir(args.out) if args.format == "xmp" else check_out_file(args.out)
+    result = _call(export.export, open_library(args), args.format, out=out, where=args.where,
                    sidecar_name=args.sidecar_name)
     if "text" in result and not args.json:
         sys.stdout.write(result["text"])

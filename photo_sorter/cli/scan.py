@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import threading
 
-from photo_sorter.cli import ProgressBar, UserError, add_db_options, emit, open_library
+from photo_sorter.cli import (
+    UserError, add_db_options, emit, float_arg, int_arg, open_library, progress_bar,
+)
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("scan", help="scan folders into the library (incremental)")
     p.add_argument("paths", nargs="+", metavar="PATH", help="folders or files to scan")
     add_db_options(p)
-    p.add_argument("--min-face", type=int,
+    p.add_argument("--min-face", type=int_arg(1, 100_000),
                    help="smallest face in pixels (default: what --detect-size resolves, 20 px there); "
                    "smaller values enlarge the detection copy and slow the scan")
-    p.add_argument("--detect-size", type=int, default=1024,
+    p.add_argument("--detect-size", type=int_arg(64, 16_384), default=1024,
                    help="long side of the copy MTCNN searches (default 1024)")
-    p.add_argument("--confidence", type=float, default=0.9, help="MTCNN threshold (default 0.9)")
+    p.add_argument("--confidence", type=float_arg(0, 1, above=True), default=0.9, help="MTCNN threshold (default 0.9)")
     p.add_argument("--model", help="MODEL.keras (default: the library's active or the bundled model)")
     p.set_defaults(func=_scan)
 
@@ -26,8 +28,8 @@ def register(subparsers) -> None:
         p.add_argument("--where", required=True, metavar="EXPR",
                        help="e.g. 'Smiling and Eyeglasses and not Wearing_Hat', 'Smiling > 0.9'"
                        + (", 'all:Smiling'" if name == "photos" else ""))
-        p.add_argument("--limit", type=int, default=50)
-        p.add_argument("--offset", type=int, default=0)
+        p.add_argument("--limit", type=int_arg(), default=50)
+        p.add_argument("--offset", type=int_arg(), default=0)
         add_db_options(p)
         p.set_defaults(func=_query, kind=name)
 
@@ -55,40 +57,29 @@ def _load_model(path):
         raise UserError(str(exc)) from None
 
 
-def _progress(label: str):
-    bar = ProgressBar(label)
-
-    def update(p) -> None:
-        if p.phase == "done":
-            return
-        detail = f"{p.faces} faces, {p.errors} errors"
-        if p.eta_seconds is not None:
-            detail += f", ETA {p.eta_seconds:.0f}s"
-        bar(p.files_done, p.files_found or None, detail)
-
-    return bar, update
-
-
 def _run(label: str, job) -> dict:
     """Run a scan-like job with a progress bar on stderr; its input errors become UserErrors."""
     from photo_sorter.model import ModelError
     from photo_sorter.scan import ScanError
 
-    bar, update = _progress(label)
-    cancel = threading.Event()
-    try:
-        return job(update, cancel)
-    except (ScanError, ModelError) as exc:
-        raise UserError(str(exc)) from None
-    finally:
-        bar.close()
+    with progress_bar(label) as show:
+        def update(p) -> None:
+            if p.phase == "done":
+                return
+            detail = f"{p.faces} faces, {p.errors} errors"
+            if p.eta_seconds is not None:
+                detail += f", ETA {p.eta_seconds:.0f}s"
+            show(p.files_done, p.files_found or None, detail)
+
+        try:
+            return job(update, threading.Event())
+        except (ScanError, ModelError) as exc:
+            raise UserError(str(exc)) from None
 
 
 def _scan(args) -> int:
     from photo_sorter import scan
 
-    if (args.min_face is not None and args.min_face < 1) or args.detect_size < 64 or not 0 < args.confidence <= 1:
-        raise UserError("--min-face must be >= 1, --detect-size >= 64, --confidence in (0, 1]")
     options = scan.ScanOptions(min_face=args.min_face, detect_size=args.detect_size,
                                confidence=args.confidence)
     engine, model = open_library(args), _load_model(args.model)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from photo_sorter.cli import UserError, add_db_options, emit, open_library
+from photo_sorter.cli import (
+    UserError, add_db_options, check_out_dir, check_out_file, emit, float_arg, int_arg, open_library,
+)
 
 
 def register(subparsers) -> None:
@@ -13,23 +15,23 @@ def register(subparsers) -> None:
     p.add_argument("--celeba", required=True, help="CelebA folder (official or Kaggle layout)")
     p.add_argument("--attributes", nargs="+", help="attributes to learn (default: all but --drop)")
     p.add_argument("--drop", nargs="+", default=["Attractive"], help="attributes to leave out (default: Attractive)")
-    p.add_argument("--image-size", type=int, default=96)
-    p.add_argument("--alpha", type=float, default=1.0)
+    p.add_argument("--image-size", type=int_arg(32, 4096), default=96)
+    p.add_argument("--alpha", type=float_arg(0, 4, above=True), default=1.0)
     p.add_argument("--init", default="none", help="none | imagenet | tflite:PATH")
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--epochs", type=int_arg(1, 100_000), default=5)
+    p.add_argument("--batch-size", type=int_arg(1, 65_536), default=32)
     p.add_argument("--loss", default="bce", choices=["bce", "weighted_bce", "focal", "cosine"])
     p.add_argument("--optimizer", default="adam", choices=["adam", "adadelta"])
-    p.add_argument("--learning-rate", type=float, default=1e-3,
+    p.add_argument("--learning-rate", type=float_arg(0, 10, above=True), default=1e-3,
                    help="head warm-up (and everything with --init none)")
-    p.add_argument("--finetune-learning-rate", type=float, default=1e-4,
+    p.add_argument("--finetune-learning-rate", type=float_arg(0, 10, above=True), default=1e-4,
                    help="whole network after the warm-up, for pretrained starts")
-    p.add_argument("--head-epochs", type=int, default=1, help="pretrained starts: head-only epochs first")
+    p.add_argument("--head-epochs", type=int_arg(0, 100_000), default=1, help="pretrained starts: head-only epochs first")
     p.add_argument("--augment", default="article", choices=["article", "light", "none"])
-    p.add_argument("--dropout", type=float, default=0.5)
-    p.add_argument("--patience", type=int, default=3, help="early stopping: epochs without a better validation loss")
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--max-images", type=int, help="use at most this many training images")
+    p.add_argument("--dropout", type=float_arg(0, 1), default=0.5)
+    p.add_argument("--patience", type=int_arg(0, 100_000), default=3, help="early stopping: epochs without a better validation loss")
+    p.add_argument("--seed", type=int_arg(0, 2**32 - 1), default=42)
+    p.add_argument("--max-images", type=int_arg(1), help="use at most this many training images")
     p.add_argument("--plots", help="folder for PNG plots (curves, frequencies, accuracy vs references)")
     p.add_argument("--out", required=True, help="MODEL.keras (the card is written beside it)")
     p.add_argument("--json", action="store_true")
@@ -41,7 +43,7 @@ def register(subparsers) -> None:
     p.add_argument("--model", help="MODEL.keras (default: the bundled model)")
     p.add_argument("--pipeline", action="store_true",
                    help="run each image through the photo pipeline (detect, align) instead of the frame")
-    p.add_argument("--limit", type=int, help="evaluate at most this many images")
+    p.add_argument("--limit", type=int_arg(1), help="evaluate at most this many images")
     p.add_argument("--json", dest="json_out", help="write the result JSON here")
     p.add_argument("--plots", help="folder for PNG plots")
     p.set_defaults(func=_evaluate)
@@ -50,7 +52,7 @@ def register(subparsers) -> None:
     p.add_argument("--celeba", required=True)
     p.add_argument("--model", required=True, help="MODEL.keras whose card is updated")
     p.add_argument("--criterion", default="blend", help="blend | accuracy | balanced_accuracy | f1")
-    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--seed", type=int_arg(0, 2**32 - 1), default=42)
     p.set_defaults(func=_calibrate)
 
     p = subparsers.add_parser("export-model", help="export the attribute model for mobile or web")
@@ -70,6 +72,9 @@ def _train(args) -> int:
     from photo_sorter import celeba, evaluation
     from photo_sorter.training import TrainConfig, TrainingError, train
 
+    check_out_file(args.out)
+    if args.plots:
+        check_out_dir(args.plots, "--plots")
     config = TrainConfig(
         celeba=args.celeba, out=args.out, attributes=args.attributes, drop=args.drop or [],
         image_size=args.image_size, alpha=args.alpha, init=args.init, epochs=args.epochs,
@@ -98,6 +103,10 @@ def _evaluate(args) -> int:
     from photo_sorter import celeba, evaluation
     from photo_sorter.model import AttributeModel, ModelError
 
+    if args.json_out:
+        check_out_file(args.json_out, "--json")
+    if args.plots:
+        check_out_dir(args.plots, "--plots")
     try:
         model = AttributeModel.load(args.model)
         data = celeba.load(args.celeba).partition(args.partition)
