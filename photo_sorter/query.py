@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import difflib
 import re
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import Float, and_, func, not_, or_, select, true
+from sqlalchemy import Float, and_, event, func, not_, or_, select, true
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.orm import aliased
@@ -29,6 +32,10 @@ from photo_sorter.store.db import session_factory
 
 class QueryError(ValueError):
     """An expression that cannot be parsed or names unknown attributes; one readable line."""
+
+
+class QueryCancelled(QueryError):
+    """The caller's cancel event was set while the query ran."""
 
 
 # --- syntax tree -----------------------------------------------------------------------------
@@ -417,14 +424,45 @@ def _face_select(model: ModelVersion, node):
     return stmt, cond, score
 
 
+@contextmanager
+def _session(engine, cancel: threading.Event | None):
+    """A session whose queries stop soon after `cancel` is set (QueryCancelled): SQLite asks a
+    progress handler every few thousand steps of a statement; elsewhere the next statement
+    does not start."""
+    with session_factory(engine)() as session:
+        if cancel is None:
+            yield session
+            return
+        raw = session.connection().connection.dbapi_connection
+        set_handler = getattr(raw, "set_progress_handler", None)  # sqlite3 only
+        if set_handler is not None:
+            set_handler(cancel.is_set, 10_000)  # true: SQLite abandons the statement
+
+        def before_statement(_state):
+            if cancel.is_set():
+                raise QueryCancelled("the query was cancelled")
+
+        event.listen(session, "do_orm_execute", before_statement)
+        try:
+            yield session
+        except OperationalError:
+            if cancel.is_set():
+                raise QueryCancelled("the query was cancelled") from None
+            raise
+        finally:
+            if set_handler is not None:
+                set_handler(None, 0)
+
+
 def faces(engine, expr: str, limit: int = 100, offset: int = 0, order: str = "score",
-          model_id: int | None = None) -> list[dict]:
+          model_id: int | None = None, cancel: threading.Event | None = None) -> list[dict]:
     """Faces matching expr under the active model (or model_id), best match first
-    (order="score") or most confident detection first (order="detection")."""
+    (order="score") or most confident detection first (order="detection"). Setting `cancel`
+    (from another thread) stops the query with QueryCancelled."""
     if order not in ("score", "detection"):
         raise QueryError(f"unknown order {order!r}; use score or detection")
     _check_page(limit, offset)
-    with session_factory(engine)() as session:
+    with _session(engine, cancel) as session:
         model = _model(session, model_id)
         node = _compile(expr, model)
         stmt, cond, score = _face_select(model, node)
@@ -440,11 +478,12 @@ def faces(engine, expr: str, limit: int = 100, offset: int = 0, order: str = "sc
 
 
 def photos(engine, expr: str, limit: int = 100, offset: int = 0,
-           model_id: int | None = None) -> list[dict]:
+           model_id: int | None = None, cancel: threading.Event | None = None) -> list[dict]:
     """Photos matching expr (any face by default; `all:`/`any:` quantify over a photo's faces),
-    best match first, each with all its faces and their probabilities and match scores."""
+    best match first, each with all its faces and their probabilities and match scores.
+    Setting `cancel` (from another thread) stops the query with QueryCancelled."""
     _check_page(limit, offset)
-    with session_factory(engine)() as session:
+    with _session(engine, cancel) as session:
         model = _model(session, model_id)
         node = _compile(expr, model)
         faces_node = _strip_quantifiers(node)

@@ -252,3 +252,35 @@ print(sys.getrefcount(True) - before[0] >= 0 and sys.getrefcount(None) - before[
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "True", out.stderr[-500:]
+
+
+def test_a_new_filter_cancels_the_running_query_and_esc_cancels(crafted_window, qtbot, monkeypatch):
+    from PySide6.QtCore import Qt
+
+    from photo_sorter import query
+
+    win, panel = crafted_window, crafted_window.filter_panel
+    real, started = query.photos, []
+
+    def slow(engine, expr, cancel=None, **kwargs):  # "Smiling" runs until it is cancelled
+        if expr == "Smiling":
+            started.append(cancel)
+            assert cancel.wait(30)
+            raise query.QueryCancelled("the query was cancelled")
+        return real(engine, expr, cancel=cancel, **kwargs)
+
+    monkeypatch.setattr(query, "photos", slow)
+    panel.expression.setText("Smiling")
+    panel.run()
+    qtbot.waitUntil(lambda: len(started) == 1, timeout=20000)
+    panel.expression.setText("Eyeglasses and not Male")
+    panel.run()
+    assert started[0].is_set()  # the running query was told to stop at once
+    qtbot.waitUntil(lambda: sorted(Path(r["path"]).name for r in win.grid_model.rows)
+                    == [f"g{i}.jpg" for i in range(6)], timeout=20000)
+    panel.expression.setText("Smiling")
+    panel.run()
+    qtbot.waitUntil(lambda: len(started) == 2, timeout=20000)
+    qtbot.keyClick(panel.expression, Qt.Key.Key_Escape)
+    qtbot.waitUntil(lambda: panel.task is None, timeout=20000)
+    assert started[1].is_set() and panel.message.text() == "query cancelled"

@@ -48,6 +48,7 @@ class ExpressionEdit(QPlainTextEdit):
 
     edited = Signal()
     returnPressed = Signal()
+    escapePressed = Signal()
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -68,6 +69,9 @@ class ExpressionEdit(QPlainTextEdit):
     def keyPressEvent(self, event) -> None:
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
             self.returnPressed.emit()
+            return
+        if event.key() == Qt.Key.Key_Escape:
+            self.escapePressed.emit()
             return
         super().keyPressEvent(event)
 
@@ -113,6 +117,7 @@ class FilterPanel(QWidget):
         self.expression.setToolTip("The filter in words; the buttons below follow what you type")
         self.expression.edited.connect(self._typed)
         self.expression.returnPressed.connect(self.run)
+        self.expression.escapePressed.connect(self.cancel)
         self.message = QLabel()
         self.message.setWordWrap(True)
 
@@ -276,11 +281,19 @@ class FilterPanel(QWidget):
     def clear(self) -> None:
         self._reset_choices()
         self.expression.clear()
+        self.cancel()
         self.run()
+
+    def cancel(self) -> None:
+        """Stop the running query (Esc in the expression box); the last results stay shown."""
+        self._rerun = False
+        if self.task is not None:
+            self.task.cancel()
 
     # --- running -------------------------------------------------------------------------------
     def run(self) -> None:
-        """Query in a worker; edits made meanwhile re-run once it ends (latest text wins)."""
+        """Query in a worker; a new filter cancels the running one and runs once it has stopped
+        (latest text wins)."""
         self._debounce.stop()
         expr = self.expression.text().strip()
         if not expr:
@@ -288,15 +301,17 @@ class FilterPanel(QWidget):
             self.cleared.emit()
             return
         if self.task is not None:
+            self.task.cancel()
             self._rerun = True
             return
         from photo_sorter import query
 
         engine = self.engine
-        self.task = Task(lambda progress, cancel: query.photos(engine, expr, limit=MAX_RESULTS), self)
+        self.task = task = Task(lambda progress, cancel: query.photos(
+            engine, expr, limit=MAX_RESULTS, cancel=cancel), self)
         self.task.succeeded.connect(lambda rows: self._show(expr, rows))
         self.task.failed.connect(lambda msg: self.message.setText(
-            f"<span style='color:#c0392b'>{msg}</span>"))
+            "query cancelled" if task.cancelled else f"<span style='color:#c0392b'>{msg}</span>"))
         self.task.finished.connect(self._task_ended)
         self.task.start()
 
