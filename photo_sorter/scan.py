@@ -40,6 +40,10 @@ class ScanError(ValueError):
     """Bad scan input (a root that does not exist); one readable line."""
 
 
+class ScanBusy(ScanError):
+    """Another scan or re-prediction holds the library; trying again later will do."""
+
+
 @dataclass
 class ScanOptions:
     min_face: int | None = None  # smallest face kept (full-res pixels); None: what detect_size resolves
@@ -91,7 +95,7 @@ def _exclusive(func):
         try:
             lock.acquire()
         except Timeout:
-            raise ScanError(f"another scan or re-prediction of {url.database} is running; "
+            raise ScanBusy(f"another scan or re-prediction of {url.database} is running; "
                             "try again when it has finished") from None
         try:
             return func(Session, *args, **kwargs)

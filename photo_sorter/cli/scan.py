@@ -20,6 +20,9 @@ def register(subparsers) -> None:
                    help="long side of the copy MTCNN searches (default 1024)")
     p.add_argument("--confidence", type=float_arg(0, 1, above=True), default=0.9, help="MTCNN threshold (default 0.9)")
     p.add_argument("--model", help="MODEL.keras (default: the library's active or the bundled model)")
+    p.add_argument("--watch", action="store_true",
+                   help="after the scan keep running and scan new, changed, moved and deleted files "
+                   "as they come (one line per batch; Ctrl-C ends)")
     p.set_defaults(func=_scan)
 
     for name, help_text in (("photos", "photos matching an attribute expression"),
@@ -87,7 +90,36 @@ def _scan(args) -> int:
         engine, args.paths, model=model, options=options, progress=update, cancel=cancel))
     text = "\n".join(f"{k}: {scan.skipped_text(v) if k == 'skipped' else v}" for k, v in summary.items())
     emit(summary, args.json, text)
+    if args.watch:
+        _watch(engine, args.paths, model, options, args.json)
     return 0
+
+
+def _watch(engine, paths, model, options, as_json: bool) -> None:
+    """Scan changes as they come until interrupted: one line (or JSON object) per batch."""
+    import json
+    import sys
+
+    from photo_sorter import scan
+    from photo_sorter.watch import Watcher
+
+    def report(s: dict) -> None:
+        line = json.dumps(s, default=str) if as_json else (
+            f"watch: {s['photos_new']} new, {s['photos_changed']} changed, {s['photos_moved']} moved, "
+            f"{s['photos_missing']} missing, {s['faces']} faces, {s['errors']} errors, "
+            f"skipped: {scan.skipped_text(s['skipped'])} ({s['seconds']} s)")
+        print(line, flush=True)
+
+    watcher = Watcher(engine, paths, model=model, options=options, on_scan=report,
+                      on_error=lambda message: print(f"watch: {message}", file=sys.stderr, flush=True))
+    watcher.start()
+    print(f"watching {len(paths)} folder(s); Ctrl-C ends", file=sys.stderr, flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        watcher.stop()
 
 
 def _repredict(args) -> int:

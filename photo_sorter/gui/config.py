@@ -99,6 +99,15 @@ class Settings:
         self.q.setValue("scan/detection_size", int(value))
 
     @property
+    def watch_folders(self) -> bool:
+        """Scan new, changed, moved and deleted files of the library folders while the app is open."""
+        return str(self.q.value("scan/watch", "true")).lower() == "true"
+
+    @watch_folders.setter
+    def watch_folders(self, value: bool) -> None:
+        self.q.setValue("scan/watch", "true" if value else "false")
+
+    @property
     def threshold_overrides(self) -> dict[str, float]:
         """Per-attribute thresholds the user set; the model card's calibrated values otherwise."""
         return {k: float(v) for k, v in self._get_json("display/thresholds", {}).items()}

@@ -109,6 +109,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("photo_sorter")
         self.resize(1280, 820)
         self.scan_task: Task | None = None
+        self.folder_watch = None  # gui.watching.FolderWatch, from start_background on
         self.scanning: set[str] = set()
         self.source: tuple[str, object] = ("all", None)
         self.source_title = ""
@@ -300,9 +301,28 @@ class MainWindow(QMainWindow):
             self.restoreState(state)
 
     def start_background(self) -> None:
-        """Start loading TensorFlow and the model (after the window is shown)."""
+        """Start loading TensorFlow and the model, and watching the folders (after the window is shown)."""
         if not self.model_provider.isRunning() and not self.model_provider.future.done():
             self.model_provider.start()
+        if self.folder_watch is None:
+            from photo_sorter.gui.watching import FolderWatch
+
+            self.folder_watch = FolderWatch(self.engine, self)
+            self.folder_watch.scanned.connect(self._watch_scanned)
+            self.folder_watch.failed.connect(lambda msg: self.statusBar().showMessage(f"Watching: {msg}", 10000))
+        self.apply_watch()
+
+    def apply_watch(self) -> None:
+        """Watch the library folders while the preference is on (once start_background ran)."""
+        if self.folder_watch is not None:
+            self.folder_watch.apply(self.settings.folders if self.settings.watch_folders else [],
+                                    self.settings.detection_size)
+
+    def _watch_scanned(self, summary: dict) -> None:
+        self.statusBar().showMessage(
+            f"Watched folders: {summary['photos_new']} new, {summary['photos_changed']} changed, "
+            f"{summary['photos_moved']} moved, {summary['photos_missing']} missing", 10000)
+        self.refresh(live=True)
 
     # --- model ------------------------------------------------------------------------------
     def model_changed(self) -> None:
@@ -349,6 +369,7 @@ class MainWindow(QMainWindow):
         if not good:
             return
         self.settings.folders = [*self.settings.folders, *good]
+        self.apply_watch()
         self.refresh()
         if scan:
             self.start_scan(good)
@@ -357,6 +378,7 @@ class MainWindow(QMainWindow):
         """Take a folder out of the library: its photos leave the grid, the counts, the problems
         and every view (the files themselves are untouched)."""
         self.settings.folders = [f for f in self.settings.folders if f != folder]
+        self.apply_watch()
         removed = library.forget_folder(self.engine, folder, keep=self.settings.folders)
         self.statusBar().showMessage(f"Removed {Path(folder).name} from the library ({removed} photos "
                                      "forgotten; the files were not touched).", 10000)
@@ -675,6 +697,7 @@ class MainWindow(QMainWindow):
         active = listings.active_model(self.engine)
         dialog = PreferencesDialog(self.settings, active["thresholds"] if active else {}, self)
         if dialog.exec():
+            self.apply_watch()
             self._face_chosen(self.photo_view.selected_face())
 
     # --- retraining ----------------------------------------------------------------------------------
@@ -764,6 +787,8 @@ class MainWindow(QMainWindow):
                 task.cancel()
                 task.wait()
         self.model_provider.wait()
+        if self.folder_watch is not None:
+            self.folder_watch.stop()
         self.loader.stop()
         self.settings.q.setValue("window/geometry", self.saveGeometry())
         self.settings.q.setValue("window/state", self.saveState())

@@ -1,10 +1,10 @@
-"""Preferences: database location, detection size and per-attribute display thresholds."""
+"""Preferences: database location, detection size, watching folders and per-attribute display thresholds."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QHeaderView,
+    QCheckBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QHeaderView,
     QLabel, QLineEdit, QPushButton, QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout,
 )
 
@@ -35,6 +35,9 @@ class PreferencesDialog(QDialog):
         form.addRow("Library database:", db_row)
         form.addRow("", QLabel("<small>A new database location is used from the next start.</small>"))
         form.addRow("Detection size:", self.detect)
+        self.watch = QCheckBox("Scan new, changed and deleted files of the library folders while open")
+        self.watch.setChecked(settings.watch_folders)
+        form.addRow("Watch folders:", self.watch)
 
         overrides = settings.threshold_overrides
         self.table = QTableWidget(len(calibrated), 3)
@@ -74,6 +77,7 @@ class PreferencesDialog(QDialog):
     def accept(self) -> None:
         self.settings.db_path = self.db.text().strip() or self.settings.db_path
         self.settings.detection_size = self.detect.value()
+        self.settings.watch_folders = self.watch.isChecked()
         self.settings.threshold_overrides = {
             n: round(s.value(), 2) for n, s in self.spins.items()
             if abs(s.value() - self.calibrated[n]) > 1e-6}
