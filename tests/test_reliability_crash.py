@@ -153,11 +153,18 @@ def test_clustering_killed_stores_a_run_whole_or_not_at_all(library, tmp_path):
     assert json.loads(out)["k"] == 3
     whole = time.monotonic() - started
     rng = random.Random(7)
-    for _ in range(3):  # killed late in the run: while fitting, naming, drawing sheets or storing
+    kills, late = 0, 1.0
+    while kills < 3:  # killed late in the run: while fitting, naming, drawing sheets or storing
         proc = headless("cluster", "--k", "3", "--db", db, "--json")
-        time.sleep(rng.uniform(0.6, 0.97) * whole)
+        time.sleep(rng.uniform(0.6, 0.97) * whole * late)
         proc.send_signal(signal.SIGKILL)
         proc.communicate()
+        if proc.returncode != -signal.SIGKILL:  # the run ended before the kill: only kills count
+            assert proc.returncode == 0
+            late *= 0.8
+            assert late > 0.2, "the runs keep ending before the kill"
+            continue
+        kills += 1
         check_consistent(db)
         for run_id, k in query(db, "SELECT id, k FROM cluster_runs"):
             sizes = query(db, f"""SELECT c.size, count(m.face_id) FROM clusters c
