@@ -15,6 +15,25 @@ SHARED = REPO.parent / "shared"
 SAMPLE_PHOTOS = REPO / "resources" / "sample_photos"
 
 
+@pytest.fixture(scope="session")
+def model():
+    """The bundled attribute model, loaded once per run (tests only run it)."""
+    from photo_sorter.model import AttributeModel
+
+    return AttributeModel.load()
+
+
+@pytest.fixture(scope="session")
+def sample_scan(tmp_path_factory, model):
+    """The bundled sample photos scanned once per run (in place, read-only) into a temporary
+    database: (engine, summary), for tests that only read the library."""
+    from photo_sorter import scan
+    from photo_sorter.store import open_engine
+
+    engine = open_engine(tmp_path_factory.mktemp("sample") / "library.db")
+    return engine, scan.scan(engine, [SAMPLE_PHOTOS], model=model)
+
+
 @pytest.fixture
 def shared_dir() -> Path:
     if not (SHARED / "celeba" / "list_attr_celeba.txt").is_file():

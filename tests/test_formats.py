@@ -15,7 +15,6 @@ from sqlalchemy import select
 
 from conftest import SAMPLE_PHOTOS
 from photo_sorter import imaging, query, scan
-from photo_sorter.model import AttributeModel
 from photo_sorter.store import Photo, open_engine, session_factory
 from raw_factory import make_dng
 
@@ -165,11 +164,6 @@ def test_capture_time_order_exif_xmp_filename_mtime(tmp_path):
     }
     photo = imaging.open_photo(tmp_path / "holiday.jpg")
     assert (photo.captured_at, photo.capture_source) == (datetime.fromtimestamp(1e9), "mtime")
-
-
-@pytest.fixture(scope="module")
-def model():
-    return AttributeModel.load()
 
 
 def test_scan_decodes_heic_raw_and_gif_faces_and_counts_what_it_skips(tmp_path, model):

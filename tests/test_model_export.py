@@ -9,10 +9,7 @@ from PIL import Image
 from conftest import SAMPLE_PHOTOS
 from photo_sorter.model import AttributeModel, ModelError, export_model
 
-
-@pytest.fixture(scope="module")
-def model():
-    return AttributeModel.load()
+pytestmark = pytest.mark.slow  # model export (TFLite conversion)
 
 
 @pytest.fixture(scope="module")

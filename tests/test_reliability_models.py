@@ -17,6 +17,8 @@ from photo_sorter.attributes import CELEBA_ATTRIBUTES
 from photo_sorter.model import BUNDLED_MODEL, AttributeModel, ModelError, card_path, install_model
 from photo_sorter.store import ModelVersion, open_engine, session_factory
 
+pytestmark = pytest.mark.slow  # model faults (installs, TensorFlow loads)
+
 ATTRS = [a for a in CELEBA_ATTRIBUTES if a != "Attractive"]
 
 

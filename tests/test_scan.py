@@ -30,19 +30,6 @@ EXPECTED_FACES = {
 }
 
 
-@pytest.fixture(scope="module")
-def model():
-    return AttributeModel.load()
-
-
-@pytest.fixture(scope="module")
-def sample_scan(tmp_path_factory, model):
-    """The bundled sample library scanned in place (read-only) into a temporary database."""
-    engine = open_engine(tmp_path_factory.mktemp("sample") / "library.db")
-    summary = scan.scan(engine, [SAMPLE_PHOTOS], model=model)
-    return engine, summary
-
-
 def sha256sums(folder):
     return {name: hashlib.sha256((folder / name).read_bytes()).hexdigest() for name in EXPECTED_FACES}
 

@@ -7,6 +7,8 @@ from PIL import Image
 
 from conftest import SAMPLE_PHOTOS
 
+pytestmark = pytest.mark.slow  # training from TFLite weights
+
 
 @pytest.fixture(scope="module")
 def converted(request):

@@ -7,6 +7,8 @@ from celeba_factory import make_celeba
 from photo_sorter import celeba
 from photo_sorter.training import TrainConfig, TrainingError, build_model, make_dataset, make_loss, train
 
+pytestmark = pytest.mark.slow  # training
+
 
 @pytest.fixture(scope="module")
 def tiny_celeba(tmp_path_factory):
