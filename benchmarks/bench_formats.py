@@ -8,6 +8,8 @@ and a half-size demosaic when there is none).
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
 import sys
 import tempfile
@@ -28,6 +30,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
+    results = {"load_before": round(os.getloadavg()[0], 1)}
     src = Image.open(REPO / "resources" / "sample_photos" / "obama_blue_room_2010_crop.jpg").convert("RGB")
     photo = src.resize((3000, 4000), Image.Resampling.BICUBIC).transpose(Image.Transpose.ROTATE_90)  # 4000x3000
     with tempfile.TemporaryDirectory() as tmp:
@@ -50,6 +53,9 @@ def main() -> None:
                 full.append(time.perf_counter() - t0)
             print(f"{name:<16} {path.stat().st_size / 1e6:6.1f} {statistics.median(small):14.3f} "
                   f"{statistics.median(full):8.3f}")
+            results[name] = {"detect_copy_s": round(statistics.median(small), 3),
+                             "full_s": round(statistics.median(full), 3)}
+    print(json.dumps(results))
 
 
 if __name__ == "__main__":
