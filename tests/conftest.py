@@ -15,6 +15,19 @@ SHARED = REPO.parent / "shared"
 SAMPLE_PHOTOS = REPO / "resources" / "sample_photos"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def user_data_folder(tmp_path_factory):
+    """Tests (and the processes they start) never touch the real user data folder: the default
+    library, installed models, the log."""
+    old = os.environ.get("XDG_DATA_HOME")
+    os.environ["XDG_DATA_HOME"] = str(tmp_path_factory.mktemp("user_data"))
+    yield Path(os.environ["XDG_DATA_HOME"])
+    if old is None:
+        os.environ.pop("XDG_DATA_HOME", None)
+    else:
+        os.environ["XDG_DATA_HOME"] = old
+
+
 @pytest.fixture(scope="session")
 def model():
     """The bundled attribute model, loaded once per run (tests only run it)."""

@@ -18,13 +18,9 @@ from concurrent.futures import Future
 
 from PySide6.QtCore import QObject, Signal
 
+from photo_sorter.errors import log_failure, one_line
+
 log = logging.getLogger(__name__)
-
-
-def one_line(exc: BaseException) -> str:
-    """A user-facing one-line message for an exception (the traceback goes to the log)."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text
 
 
 class Task(QObject):
@@ -70,9 +66,12 @@ class Task(QObject):
         try:
             result = self.fn(progress=self._progress, cancel=self.cancel_event)
         except Exception as exc:  # noqa: BLE001 - every failure becomes one readable line
-            # The core raises ValueError subclasses for the user's mistakes; anything else is a bug.
-            log.log(logging.INFO if isinstance(exc, ValueError) else logging.ERROR,
-                    "background task failed: %s", exc, exc_info=not isinstance(exc, ValueError))
+            # The core raises ValueError subclasses for the user's mistakes; anything else is a
+            # bug, whose traceback goes to the log file.
+            if isinstance(exc, ValueError):
+                log.info("background task failed: %s", exc)
+            else:
+                log_failure(exc, "background task")
             self.failed.emit(one_line(exc))
         else:
             self.succeeded.emit(result)
