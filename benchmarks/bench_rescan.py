@@ -1,12 +1,14 @@
 """Rescan of an unchanged library: seconds, and files per second for the change check.
 
-    python benchmarks/bench_rescan.py [--files 10000]
+    python benchmarks/bench_rescan.py [--files 10000] [--identical]
 
-Generates --files small distinct JPEGs (16x12, too small to hold a face, so the first scan is
+Generates --files small distinct JPEGs (--identical: all of one content, the worst case for
+matching moves by hash) (16x12, too small to hold a face, so the first scan is
 quick) in 100 folders, scans them once, then times, each in the same way as the CLI (model=None:
 the active model's card and hash only, weights never loaded):
   - unchanged: a rescan where nothing changed (size and mtime decide; no file is read);
-  - touched: a rescan after every file's mtime moved (content hashes decide; nothing re-decoded).
+  - touched: a rescan after every file's mtime moved (content hashes decide; nothing re-decoded);
+  - moved: a rescan after every folder was renamed (each file matched to its old row by hash).
 The last line printed is the JSON of the figures.
 """
 
@@ -31,9 +33,11 @@ from photo_sorter import scan  # noqa: E402
 from photo_sorter.store import open_engine  # noqa: E402
 
 
-def make_files(root: Path, count: int, seed: int = 0) -> None:
+def make_files(root: Path, count: int, seed: int = 0, identical: bool = False) -> None:
     rng = np.random.default_rng(seed)
     for i in range(count):
+        if identical:
+            rng = np.random.default_rng(seed)
         folder = root / f"album_{i % 100:03d}"
         folder.mkdir(parents=True, exist_ok=True)
         buf = io.BytesIO()
@@ -50,12 +54,13 @@ def timed_scan(engine, root: Path) -> tuple[float, dict]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--files", type=int, default=10_000)
+    parser.add_argument("--identical", action="store_true", help="all files of one content")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "library"
         start = time.perf_counter()
-        make_files(root, args.files)
-        results = {"files": args.files, "load_before": [round(v, 2) for v in os.getloadavg()],
+        make_files(root, args.files, identical=args.identical)
+        results = {"files": args.files, "identical": args.identical, "load_before": [round(v, 2) for v in os.getloadavg()],
                    "generate_seconds": round(time.perf_counter() - start, 1)}
         engine = open_engine(Path(tmp) / "library.db")
         seconds, first = timed_scan(engine, root)
@@ -73,6 +78,12 @@ def main() -> int:
         assert touched["photos_unchanged"] == args.files, touched
         results["touched_rescan"] = {"seconds": round(seconds, 2),
                                      "files_per_s": round(args.files / seconds)}
+        for folder in sorted(root.iterdir()):
+            folder.rename(folder.with_name("moved_" + folder.name))
+        seconds, moved = timed_scan(engine, root)
+        assert moved["photos_moved"] == args.files, moved
+        results["moved_rescan"] = {"seconds": round(seconds, 2),
+                                   "files_per_s": round(args.files / seconds)}
         engine.dispose()
     results["load_after"] = [round(v, 2) for v in os.getloadavg()]
     results["tensorflow_imported"] = "tensorflow" in sys.modules

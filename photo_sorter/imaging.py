@@ -3,14 +3,20 @@
 Formats: what Pillow reads (JPEG, PNG, WebP, TIFF, BMP, AVIF; GIF, animated WebP and MPO by their
 first frame), HEIC/HEIF through pillow-heif, and camera RAW through rawpy/LibRaw (the embedded
 preview when it is large enough, else a half-size demosaic). Photos are only ever opened for
-reading. Pillow's decompression-bomb limit (Image.MAX_IMAGE_PIXELS) is kept: an oversized file
-becomes a PhotoError that the scan records, like any other bad file.
+reading, and each input's work is bounded: a file is read once into memory (at most
+MAX_FILE_BYTES) and everything (hash, header, pixels) comes from those bytes; only the formats of
+SUPPORTED are tried (never a Pillow plugin that starts an external program, such as EPS through
+Ghostscript); an image over MAX_PIXELS and an XMP packet over MAX_XMP_BYTES are refused. Every
+refusal is a PhotoError with one readable line, which the scan records.
 """
 
 from __future__ import annotations
 
 import io
+import os
 import re
+import stat
+import struct
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -22,11 +28,27 @@ from pillow_heif import register_heif_opener
 
 register_heif_opener()
 
-RAW_EXTENSIONS = frozenset({".dng", ".cr2", ".cr3", ".nef", ".arw", ".raf", ".orf", ".rw2"})
-SUPPORTED_EXTENSIONS = frozenset({
-    ".jpg", ".jpeg", ".jpe", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif", ".mpo",
-    ".heic", ".heif", ".hif", ".avif",
-}) | RAW_EXTENSIONS
+# The one registry of what we decode: format -> the file extensions the scan picks up. Pillow
+# tries only these formats (whatever a file is named; MPO opens through JPEG); RAW goes to rawpy.
+SUPPORTED: dict[str, tuple[str, ...]] = {
+    "JPEG": (".jpg", ".jpeg", ".jpe", ".mpo"),
+    "PNG": (".png",),
+    "WEBP": (".webp",),
+    "TIFF": (".tif", ".tiff"),
+    "BMP": (".bmp",),
+    "GIF": (".gif",),
+    "HEIF": (".heic", ".heif", ".hif"),
+    "AVIF": (".avif",),
+    "RAW": (".dng", ".cr2", ".cr3", ".nef", ".arw", ".raf", ".orf", ".rw2"),
+}
+_PILLOW_FORMATS = [f for f in SUPPORTED if f != "RAW"]
+RAW_EXTENSIONS = frozenset(SUPPORTED["RAW"])
+SUPPORTED_EXTENSIONS = frozenset(ext for exts in SUPPORTED.values() for ext in exts)
+
+MAX_FILE_BYTES = 1 << 30    # a larger file (a sparse multi-terabyte one, say) is refused unread
+MAX_PIXELS = 200_000_000    # 600 MB as RGB; past every camera sensor, below any decompression bomb
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS // 2  # Pillow refuses from twice this (warns from once)
+MAX_XMP_BYTES = 1 << 20     # a larger XMP packet is not parsed (its capture time is not needed)
 # Beside a RAW of the same name, one of these is the shot's photo and the RAW is only listed.
 PAIRED_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".heic", ".heif", ".hif"})
 # What the scan skips on purpose, by reason (anything else not supported is "unsupported").
@@ -57,26 +79,60 @@ def skip_reason(path: Path) -> str | None:
     return next((kind for kind, suffixes in SKIPPED_KINDS.items() if suffix in suffixes), "unsupported")
 
 
+# What a damaged or hostile file makes Pillow's decoders raise (struct.error: short headers).
+_DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, struct.error, MemoryError,
+                  Image.DecompressionBombError)
+
+
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, rawpy.LibRawFileUnsupportedError):
         return "not a RAW file LibRaw can read"
     if isinstance(exc, rawpy.LibRawError):
         return f"LibRaw: {type(exc).__name__.removeprefix('LibRaw')}: {exc}"
     if isinstance(exc, Image.DecompressionBombError):
-        return f"image too large (decompression-bomb limit of {Image.MAX_IMAGE_PIXELS} pixels)"
+        return f"image too large (more than {MAX_PIXELS:,} pixels)"
     if isinstance(exc, UnidentifiedImageError):
-        return "not an image Pillow can read"
+        return f"not an image of a supported format ({', '.join(_PILLOW_FORMATS)})"
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return f"{type(exc).__name__}: {text}"
 
 
-def _open(path: Path | io.BytesIO) -> Image.Image:
+def read_file(path: str | Path) -> tuple[bytes, os.stat_result]:
+    """The file's bytes and the stat they belong to, read once (so the caller hashes, decodes and
+    stores the same content). Refused as a PhotoError: not a regular file (a pipe would block),
+    over MAX_FILE_BYTES, or changed while being read (size or mtime moved under us)."""
     try:
-        return Image.open(path)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     except FileNotFoundError:
         raise PhotoError("file not found") from None
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+    except OSError as exc:
+        raise PhotoError(f"cannot read file: {exc.strerror or exc}") from None
+    with open(fd, "rb") as fh:
+        try:
+            before = os.fstat(fd)
+            if not stat.S_ISREG(before.st_mode):
+                raise PhotoError("not a regular file (a pipe, socket or device); skipped without reading")
+            if before.st_size > MAX_FILE_BYTES:
+                raise PhotoError(f"file too large ({before.st_size:,} bytes; the limit is {MAX_FILE_BYTES:,})")
+            data = fh.read(MAX_FILE_BYTES + 1)
+            after = os.fstat(fd)
+        except OSError as exc:
+            raise PhotoError(f"cannot read file: {exc.strerror or exc}") from None
+    if len(data) != before.st_size or (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+        raise PhotoError("file changed while being read; the next scan reads it again")
+    return data, before
+
+
+def _open(data: bytes) -> Image.Image:
+    """Pillow's lazy opener over in-memory bytes, trying only the SUPPORTED formats."""
+    try:
+        im = Image.open(io.BytesIO(data), formats=_PILLOW_FORMATS)
+    except _DECODE_ERRORS as exc:
         raise PhotoError(_describe(exc)) from None
+    if im.width * im.height > MAX_PIXELS:  # an opener without Pillow's decompression-bomb check
+        im.close()
+        raise PhotoError(_describe(Image.DecompressionBombError()))
+    return im
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
@@ -156,12 +212,17 @@ def name_datetime(name: str) -> datetime | None:
     return None
 
 
-def _capture_time(path: Path, exif_time: datetime | None, xmp: dict) -> tuple[datetime, str]:
-    """Capture time and its source: EXIF (or the RAW's own), XMP, the file name, the file's mtime."""
+def _capture_time(path: Path, exif_time: datetime | None, xmp: dict,
+                  mtime: float) -> tuple[datetime | None, str | None]:
+    """Capture time and its source: EXIF (or the RAW's own), XMP, the file name, the file's
+    mtime; (None, None) when even the mtime is outside what a datetime holds."""
     for moment, source in ((exif_time, "exif"), (_xmp_datetime(xmp), "xmp"), (name_datetime(path.name), "filename")):
         if moment is not None:
             return moment, source
-    return datetime.fromtimestamp(path.stat().st_mtime), "mtime"
+    try:
+        return datetime.fromtimestamp(mtime), "mtime"
+    except (OverflowError, OSError, ValueError):
+        return None, None
 
 
 def _apple_burst_id(note: object) -> str | None:
@@ -193,10 +254,11 @@ class OpenedPhoto:
     format: str | None
     width: int
     height: int
-    captured_at: datetime
-    capture_source: str  # "exif" | "xmp" | "filename" | "mtime"
+    captured_at: datetime | None
+    capture_source: str | None  # "exif" | "xmp" | "filename" | "mtime" | None (no usable time)
     camera: str | None
     burst_id: str | None = None
+    data: bytes = field(default=b"", repr=False)  # the file as read once: every decode uses it
     _decoded: dict = field(default_factory=dict, repr=False)
 
     def image(self, max_side: int | None = None) -> Image.Image:
@@ -215,7 +277,7 @@ class OpenedPhoto:
 
     def _source(self) -> Image.Image:
         """The (lazy) Pillow image to decode; its EXIF orientation is applied after loading."""
-        return _open(self.path)
+        return _open(self.data)
 
     def _decode(self, max_side: int | None) -> Image.Image:
         with self._source() as im:
@@ -228,7 +290,7 @@ class OpenedPhoto:
                 rgb = to_rgb(im)
                 if max_side is not None:
                     rgb.thumbnail((max_side, max_side), Image.Resampling.BILINEAR, reducing_gap=2.0)
-            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+            except _DECODE_ERRORS as exc:
                 raise PhotoError(_describe(exc)) from None
         return rgb
 
@@ -247,28 +309,26 @@ class RawPhoto(OpenedPhoto):
 
     def _source(self) -> Image.Image:
         if self.preview is None:
-            with _read_raw(self.path) as raw:
+            with _read_raw(self.data) as raw:
                 try:  # LibRaw applies the orientation itself
                     return Image.fromarray(raw.postprocess(half_size=True, use_camera_wb=True, output_bps=8))
                 except (rawpy.LibRawError, MemoryError) as exc:
                     raise PhotoError(_describe(exc)) from None
-        im = Image.fromarray(self.preview) if isinstance(self.preview, np.ndarray) else _open(io.BytesIO(self.preview))
+        im = Image.fromarray(self.preview) if isinstance(self.preview, np.ndarray) else _open(self.preview)
         im.getexif()[ExifTags.Base.Orientation] = self.orientation  # the RAW's, not the preview's
         return im
 
 
-def _read_raw(path: Path) -> rawpy.RawPy:
-    if not path.is_file():
-        raise PhotoError("file not found")
+def _read_raw(data: bytes) -> rawpy.RawPy:
     try:
-        return rawpy.imread(str(path))
+        return rawpy.imread(io.BytesIO(data))
     except (rawpy.LibRawError, OSError) as exc:
         raise PhotoError(_describe(exc)) from None
 
 
-def _open_raw(path: Path) -> RawPhoto:
+def _open_raw(path: Path, data: bytes, mtime: float) -> RawPhoto:
     """A RAW's header: size, orientation and capture time from LibRaw; the preview if big enough."""
-    with _read_raw(path) as raw:
+    with _read_raw(data) as raw:
         sizes, stamp = raw.sizes, raw.other.timestamp
         try:
             thumb = raw.extract_thumb()
@@ -278,15 +338,15 @@ def _open_raw(path: Path) -> RawPhoto:
     exif, sub, xmp, preview = {}, {}, {}, None
     width, height = (sizes.width + 1) // 2, (sizes.height + 1) // 2
     if thumb is not None and thumb.format in (rawpy.ThumbFormat.JPEG, rawpy.ThumbFormat.BITMAP):
-        data = thumb.data
-        if isinstance(data, bytes):
-            with _open(io.BytesIO(data)) as im:
+        shown = thumb.data
+        if isinstance(shown, bytes):
+            with _open(shown) as im:
                 size = im.size
                 exif, sub, xmp = _metadata(im)
         else:
-            size = (data.shape[1], data.shape[0])
+            size = (shown.shape[1], shown.shape[0])
         if max(size) >= RAW_PREVIEW_MIN_SIDE:
-            preview, (width, height) = data, size
+            preview, (width, height) = shown, size
     if preview is None:
         orientation = 1  # the demosaic comes out oriented
         if sizes.flip & 4:
@@ -294,9 +354,11 @@ def _open_raw(path: Path) -> RawPhoto:
     elif orientation in _TRANSPOSED_ORIENTATIONS:
         width, height = height, width
     when = stamp if stamp is not None and stamp.year > 1970 else None
-    captured, source = _capture_time(path, when or _exif_time(sub), xmp)
+    if width * height > MAX_PIXELS:
+        raise PhotoError(_describe(Image.DecompressionBombError()))
+    captured, source = _capture_time(path, when or _exif_time(sub), xmp, mtime)
     return RawPhoto(path, path.suffix.lstrip(".").upper(), width, height, captured, source,
-                    _camera(exif), None, preview=preview, orientation=orientation)
+                    _camera(exif), None, data, preview=preview, orientation=orientation)
 
 
 def _metadata(im: Image.Image) -> tuple:
@@ -307,8 +369,9 @@ def _metadata(im: Image.Image) -> tuple:
     except Exception:  # noqa: BLE001 - a damaged EXIF block must not lose the photo
         exif, sub = {}, {}
     try:
-        xmp = im.getxmp()
-    except Exception:  # noqa: BLE001 - nor a damaged XMP packet
+        packet = im.info.get("xmp") or im.info.get("XML:com.adobe.xmp") or b""
+        xmp = im.getxmp() if len(packet) <= MAX_XMP_BYTES else {}
+    except Exception:  # noqa: BLE001 - nor a damaged (or too deeply nested) XMP packet
         xmp = {}
     return exif, sub, xmp
 
@@ -324,21 +387,27 @@ def _camera(exif) -> str | None:
     return camera or None
 
 
-def open_photo(path: str | Path) -> OpenedPhoto:
+def open_photo(path: str | Path, data: bytes | None = None, mtime: float | None = None) -> OpenedPhoto:
     """Read a photo's header: oriented size, capture time (see _capture_time), camera, burst id.
-    Pixels are decoded later, on demand."""
+    Pixels are decoded later, on demand, from the same bytes: `data` (with the file's `mtime`)
+    when the caller has read the file already, else the file is read here (read_file)."""
     path = Path(path)
+    if data is None:
+        data, st = read_file(path)
+        mtime = st.st_mtime
+    elif mtime is None:
+        mtime = path.stat().st_mtime
     if path.suffix.lower() in RAW_EXTENSIONS:
-        return _open_raw(path)
-    with _open(path) as im:
+        return _open_raw(path, data, mtime)
+    with _open(data) as im:
         exif, sub, xmp = _metadata(im)
         width, height = im.size
         if exif.get(ExifTags.Base.Orientation) in _TRANSPOSED_ORIENTATIONS:
             width, height = height, width
         fmt = im.format
-    captured, source = _capture_time(path, _exif_time(sub), xmp)
+    captured, source = _capture_time(path, _exif_time(sub), xmp, mtime)
     return OpenedPhoto(path, fmt, width, height, captured, source, _camera(exif),
-                       _apple_burst_id(sub.get(ExifTags.Base.MakerNote)))
+                       _apple_burst_id(sub.get(ExifTags.Base.MakerNote)), data)
 
 
 def thumbnail(path: str | Path, size: int) -> Image.Image:

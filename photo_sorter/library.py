@@ -13,6 +13,7 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from photo_sorter.scan import PROBLEMS, list_errors
 from photo_sorter.store import ModelVersion, Photo
 
 # (pattern in the stored error, what the user reads); first match wins.
@@ -65,17 +66,15 @@ def counts(engine: Engine) -> dict:
     with Session(engine) as s:
         by_status = dict(s.execute(select(Photo.status, func.count()).group_by(Photo.status)).all())
         faces = s.scalar(select(func.count()).select_from(Face)) or 0
-    return {"photos": by_status.get("ok", 0), "errors": by_status.get("error", 0), "faces": faces}
+    errors = sum(by_status.get(kind, 0) for kind in PROBLEMS)  # the scan's one definition
+    return {"photos": by_status.get("ok", 0), "errors": errors, "faces": faces}
 
 
 def problems(engine: Engine, ignored: set[str] = frozenset()) -> list[dict]:
     """The unreadable files (the set `counts` calls errors) less those the user chose to ignore,
     each with a plain message."""
-    with Session(engine) as s:
-        rows = s.execute(select(Photo.id, Photo.path, Photo.error)
-                         .where(Photo.status == "error").order_by(Photo.path))
-        return [{"id": r.id, "path": r.path, "error": r.error, "message": plain_problem(r.error)}
-                for r in rows if r.path not in ignored]
+    return [{**r, "message": plain_problem(r["error"])} for r in list_errors(engine)
+            if r["path"] not in ignored]
 
 
 # --- installed models --------------------------------------------------------------------------

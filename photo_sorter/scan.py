@@ -5,6 +5,12 @@ its content hash decides between unchanged (only the stat is refreshed), changed
 and, for a new path whose content belongs to a vanished file, moved (the row, faces and
 predictions follow the file). Photos are written in batches, each photo with all its faces and
 predictions in one transaction, so an interrupted scan resumes at the first uncommitted photo.
+
+Each file is read once (imaging.read_file): its hash, decode and detection all come from those
+bytes, so a row's content_hash always names the content its faces came from. A row's content_hash
+is set only while its stored analysis is good; a row with a problem (PROBLEMS) is read again on
+every scan. The scan stays inside its roots: links out of them are reported, not followed, and
+only rows under the roots can go missing or be claimed by a move.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import os
 import stat
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,7 +29,8 @@ from pathlib import Path
 
 import numpy as np
 from filelock import FileLock, Timeout
-from sqlalchemy import delete, exists, insert, select, text, update
+from sqlalchemy import delete, exists, func, insert, select, text, update
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -32,8 +39,35 @@ from photo_sorter.model import (
     BUNDLED_MODEL, AttributeModel, ModelError, device_name, file_sha256, read_card,
 )
 from photo_sorter.store import (
-    Face, ModelVersion, Photo, ScanRun, open_engine, predictions_table, session_factory,
+    BestChoice, Face, ModelVersion, Photo, ScanRun, open_engine, predictions_table, session_factory,
 )
+
+# The one definition of a problem row (its `status`), used by the scan's summary, `errors` and
+# the GUI's problems panel alike; every problem row is read again on the next scan.
+PROBLEMS = {
+    "unreadable": "the file or folder could not be read (permissions, I/O error, gone or changed "
+                  "while being read)",
+    "error": "the file was read but is not a photo we can decode (damaged, unsupported, too many pixels)",
+    "skipped": "left alone on purpose (not a regular file, too large, out of range, a link out "
+               "of the scanned folders, nested too deep)",
+}
+MAX_DEPTH = 256  # folder levels below a root; deeper nesting is reported, not walked
+_INT64 = 1 << 63  # the database's integer range
+
+
+class _Problem(Exception):
+    """A file that gets a problem row of `status` (one of PROBLEMS) with a one-line reason."""
+
+    def __init__(self, status: str, reason: str, skip_key: str | None = None):
+        super().__init__(reason)
+        self.status, self.skip_key = status, skip_key
+
+
+def _count_problem(counts: dict, status: str, skip_key: str | None) -> None:
+    """Count a problem row in the summary; a skipped one also under its reason in `skipped`."""
+    counts["problems"][status] += 1
+    if status == "skipped":
+        counts["skipped"][skip_key] += 1
 
 
 class ScanError(ValueError):
@@ -46,11 +80,33 @@ class ScanBusy(ScanError):
 
 @dataclass
 class ScanOptions:
+    """Detection options, range-checked: the detection copy's side (what MTCNN's time and memory
+    grow with) never exceeds MAX_DETECT_SIDE, whatever min_face asks for."""
+
     min_face: int | None = None  # smallest face kept (full-res pixels); None: what detect_size resolves
     detect_size: int = 1024    # long side of the copy MTCNN sees (see faces.detection_side)
     confidence: float = 0.9    # MTCNN final-stage threshold
     commit_every: int = 16     # photos per transaction
     predict_batch: int = 32    # aligned faces per model call
+
+    def __post_init__(self):
+        if self.min_face is not None and not MIN_FACE_RANGE[0] <= self.min_face <= MIN_FACE_RANGE[1]:
+            raise ScanError(f"the smallest face must be {MIN_FACE_RANGE[0]} to {MIN_FACE_RANGE[1]} pixels")
+        if not DETECT_SIZE_RANGE[0] <= self.detect_size <= DETECT_SIZE_RANGE[1]:
+            raise ScanError(f"the detection size must be {DETECT_SIZE_RANGE[0]} to {DETECT_SIZE_RANGE[1]} pixels")
+        if not 0 < self.confidence <= 1:
+            raise ScanError("the detection confidence must be in (0, 1]")
+        if self.commit_every < 1 or self.predict_batch < 1:
+            raise ScanError("batch sizes must be at least 1")
+
+    def detection_side(self, photo: imaging.OpenedPhoto) -> int:
+        side = faces.detection_side(photo.width, photo.height, self.detect_size, self.min_face)
+        return min(side, MAX_DETECT_SIDE)
+
+
+MAX_DETECT_SIDE = 4096           # ~50 MP detection copy at most (MTCNN's pyramid: ~2 GB, seconds)
+MIN_FACE_RANGE = (1, 100_000)    # pixels of the full-resolution photo
+DETECT_SIZE_RANGE = (64, MAX_DETECT_SIDE)
 
 
 @dataclass
@@ -72,6 +128,7 @@ class _Pending:
     values: dict
     faces: list[faces.DetectedFace] | None = None
     frames: list[np.ndarray] = field(default_factory=list)
+    probabilities: list = field(default_factory=list)
 
 
 def _sessions(db) -> sessionmaker[Session]:
@@ -106,8 +163,13 @@ def _exclusive(func):
 
 
 def path_key(path: Path) -> str:
-    """The path as stored: itself, or for a name that is not valid UTF-8 (which SQLite cannot
-    store) a readable stand-in with the bad bytes escaped, e.g. 'caf\\xe9.jpg'."""
+    """The path as stored: exactly as Python names the file (a name that is not valid UTF-8
+    keeps its bytes as lone surrogates; the store's PathText column stores them reversibly)."""
+    return os.fspath(path)
+
+
+def display_path(path: str | Path) -> str:
+    """A stored path as one printable line: bytes that are not valid UTF-8 shown as \\xNN."""
     return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
@@ -116,21 +178,47 @@ def file_hash(path: Path) -> str:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
-def discover(roots: Iterable[Path], problems: list[OSError] | None = None,
+def _inside(path: str, bases: Iterable[str]) -> bool:
+    return any(path == b or path.startswith(b.rstrip(os.sep) + os.sep) for b in bases)
+
+
+def discover(roots: Iterable[Path], problems: list | None = None,
              skipped: Counter | None = None) -> Iterator[Path]:
     """Supported image files under roots (a root may be a file), sorted per folder; hidden files
-    and folders are skipped and symlinked folders are followed once (loops are safe). Folders
-    that cannot be listed (permissions, paths beyond the system's limit) go to `problems`; every
-    other file left out is counted in `skipped` by reason (imaging.skip_reason, or "raw_with_jpeg"
-    for the RAW of a RAW+JPEG pair: one shot, whose JPEG is the photo)."""
+    and folders are skipped. A link is followed only when it leads to a place inside the roots
+    that is not above it (no loops, nothing outside what was asked). Links not followed,
+    folders that cannot be listed (permissions, paths beyond the system's limit) and folders
+    nested deeper than MAX_DEPTH go to `problems` as (path, status, reason, skip key), each once;
+    every other file left out is counted in `skipped` by reason (imaging.skip_reason, or
+    "raw_with_jpeg" for the RAW of a RAW+JPEG pair: one shot, whose JPEG is the photo)."""
+    roots = list(roots)
+    real_roots = [os.path.realpath(r) for r in roots]
     visited: set[tuple[int, int]] = set()
     skipped = Counter() if skipped is None else skipped
+
+    def report(path: str, status: str, reason: str, key: str | None = None) -> None:
+        if problems is not None:
+            problems.append((Path(path), status, reason, key))
+
+    def listing_failed(exc: OSError) -> None:
+        if not isinstance(exc, FileNotFoundError) and exc.filename is not None:  # vanished: gone
+            report(exc.filename, "unreadable", f"cannot list folder: {exc.strerror or exc}")
+
+    def leads_out(path: str, here: str) -> str | None:
+        """Why a link is not followed, or None to follow it."""
+        target = os.path.realpath(path)
+        if not _inside(target, real_roots):
+            return f"link leads out of the scanned folders (to {display_path(target)}); not followed"
+        if _inside(here, [target]):
+            return "link leads back to a folder above it (a loop); not followed"
+        return None
+
     for root in roots:
-        if root.is_file():
+        if not root.is_dir():
             yield root
             continue
-        for folder, dirs, files in os.walk(root, followlinks=True,
-                                           onerror=None if problems is None else problems.append):
+        base_depth = str(root).rstrip(os.sep).count(os.sep)
+        for folder, dirs, files in os.walk(root, followlinks=True, onerror=listing_failed):
             try:
                 st = os.stat(folder)
             except OSError:  # vanished while walking
@@ -140,21 +228,41 @@ def discover(roots: Iterable[Path], problems: list[OSError] | None = None,
                 dirs[:] = []
                 continue
             visited.add((st.st_dev, st.st_ino))
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            here = os.path.realpath(folder)
+            kept = []
+            for d in sorted(d for d in dirs if not d.startswith(".")):
+                full = os.path.join(folder, d)
+                why = leads_out(full, here) if os.path.islink(full) else None
+                if why is None:
+                    kept.append(d)
+                else:
+                    report(full, "skipped", why, "links")
+            if kept and folder.count(os.sep) - base_depth >= MAX_DEPTH:
+                report(folder, "skipped", f"folders nested more than {MAX_DEPTH} levels deep are not scanned",
+                       "too_deep")
+                kept = []
+            dirs[:] = kept
             decoded_stems = {Path(n).stem.lower() for n in files if Path(n).suffix.lower() in imaging.PAIRED_EXTENSIONS}
             for name in sorted(files):
                 path = Path(folder) / name
                 reason = imaging.skip_reason(path)
                 if reason is None and path.suffix.lower() in imaging.RAW_EXTENSIONS and path.stem.lower() in decoded_stems:
                     reason = "raw_with_jpeg"
-                if reason is None:
+                if reason is not None:
+                    skipped[reason] += 1
+                    continue
+                why = leads_out(str(path), "") if path.is_symlink() else None
+                if why is None:
                     yield path
                 else:
-                    skipped[reason] += 1
+                    report(str(path), "skipped", why, "links")
 
 
 _SKIP_WORDS = {"videos": "video(s)", "sidecars": "sidecar file(s)", "hidden": "hidden file(s)",
-               "unsupported": "unsupported", "raw_with_jpeg": "RAW file(s) beside their JPEG"}
+               "unsupported": "unsupported", "raw_with_jpeg": "RAW file(s) beside their JPEG",
+               "links": "link(s) out of the scanned folders or in a loop",
+               "too_deep": "folder(s) nested too deep", "special_files": "pipe(s), socket(s) or device(s)",
+               "too_large": "file(s) too large", "bad_time": "file(s) with an impossible time"}
 
 
 def skipped_text(skipped: dict) -> str:
@@ -210,24 +318,31 @@ def _frames(photo: imaging.OpenedPhoto, landmarks: list, detect_side: int) -> li
     return frames
 
 
-def _analyse(path: Path, values: dict, options: ScanOptions) -> _Pending:
-    """Decode, detect and align one photo; a bad file becomes an error row, never an exception."""
+def _analyse(path: Path, data: bytes, mtime: float, values: dict, options: ScanOptions) -> _Pending:
+    """Decode, detect and align one photo from the bytes that were read (and hashed); a bad
+    file becomes an error row, never an exception."""
     try:
-        photo = imaging.open_photo(path)
-        side = faces.detection_side(photo.width, photo.height, options.detect_size, options.min_face)
+        photo = imaging.open_photo(path, data, mtime)
+        side = options.detection_side(photo)
         small = photo.image(side)
         found = faces.detect(small, scale=photo.scale_of(small), min_face=options.min_face,
                              confidence=options.confidence)
         frames = _frames(photo, [f.landmarks for f in found], side)
     except imaging.PhotoError as exc:
-        return _Pending(None, {**values, "status": "error", "error": str(exc), "n_faces": 0}, [])
+        return _Pending(None, {**values, **_problem_values("error", str(exc))}, [])
     except Exception as exc:  # noqa: BLE001 - one bad photo never stops a scan
         message = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-        return _Pending(None, {**values, "status": "error", "error": message, "n_faces": 0}, [])
+        return _Pending(None, {**values, **_problem_values("error", message)}, [])
     values.update(status="ok", error=None, width=photo.width, height=photo.height,
                   captured_at=photo.captured_at, capture_source=photo.capture_source,
                   camera=photo.camera, burst_id=photo.burst_id, n_faces=len(found))
     return _Pending(None, values, found, frames)
+
+
+def _problem_values(status: str, reason: str) -> dict:
+    """Column values of a problem row: no content hash (its faces, if kept, are not vouched for
+    by any content), so the next scan reads it again."""
+    return {"status": status, "error": reason, "content_hash": None, "n_faces": 0}
 
 
 def _prediction_rows(model: AttributeModel, model_id: int, face_ids, probabilities) -> list[dict]:
@@ -237,10 +352,28 @@ def _prediction_rows(model: AttributeModel, model_id: int, face_ids, probabiliti
     ]
 
 
-def _write(Session, model: AttributeModel, model_id: int, batch: list[_Pending]) -> None:
-    """Predict the batch's faces in one model call and store the batch in one transaction."""
+def _write(Session, model: AttributeModel, model_id: int, batch: list[_Pending]) -> list[_Pending]:
+    """Predict the batch's faces in one model call and store the batch in one transaction.
+    Should one row be refused (a constraint, a value out of range), the others are stored one
+    by one; the refused ones are returned, none of them taking the batch down."""
     frames = [f for item in batch for f in item.frames]
     probabilities = iter(_predict(model, frames) if frames else [])
+    for item in batch:
+        item.probabilities = [next(probabilities) for _ in item.frames]
+    return _store_or_split(Session, model, model_id, batch)
+
+
+def _store_or_split(Session, model: AttributeModel, model_id: int, batch: list[_Pending]) -> list[_Pending]:
+    try:
+        _store(Session, model, model_id, batch)
+        return []
+    except (IntegrityError, DataError, OverflowError):
+        if len(batch) == 1:
+            return batch
+    return [bad for item in batch for bad in _store_or_split(Session, model, model_id, [item])]
+
+
+def _store(Session, model: AttributeModel, model_id: int, batch: list[_Pending]) -> None:
     with Session.begin() as session:
         refreshed = [{"id": item.row_id, **item.values} for item in batch if item.faces is None]
         if refreshed:  # rows whose faces stay (stat refresh, move, error): one bulk UPDATE
@@ -265,10 +398,34 @@ def _write(Session, model: AttributeModel, model_id: int, batch: list[_Pending])
             ]
             photo.faces.extend(new_faces)
             session.flush()
-            rows = _prediction_rows(model, model_id, [f.id for f in new_faces],
-                                    [next(probabilities) for _ in new_faces])
+            rows = _prediction_rows(model, model_id, [f.id for f in new_faces], item.probabilities)
             if rows:
                 session.execute(insert(predictions_table), rows)
+
+
+def _known_under(Session, roots: list[Path]) -> dict:
+    """Rows of the library under the roots, by path (only these can be claimed or go missing)."""
+    with Session() as session:
+        rows = session.execute(select(Photo.id, Photo.path, Photo.size, Photo.mtime_ns,
+                                      Photo.content_hash, Photo.status))
+        return {row.path: row for row in rows if _inside(row.path, map(str, roots))}
+
+
+def _absent_roots(roots: list[Path], known: dict) -> list[Path]:
+    """Roots that are not there: gone, or an empty folder where the library knows photos (the
+    mount point of a drive or share that is not mounted)."""
+    absent = []
+    for root in roots:
+        if not os.path.lexists(root):
+            absent.append(root)
+        elif root.is_dir() and any(_inside(p, [str(root)]) for p in known):
+            try:
+                empty = not any(os.scandir(root))
+            except OSError:
+                empty = False  # reported as a folder that cannot be listed
+            if empty:
+                absent.append(root)
+    return absent
 
 
 @_exclusive
@@ -283,14 +440,19 @@ def scan(
 ) -> dict:
     """Scan roots into the library `db` (an Engine, a sessionmaker or a path/URL) and return the
     summary counts. Faces of photos already in the library but without predictions from `model`
-    (e.g. after a model change) are predicted too. Never writes to the photos."""
+    (e.g. after a model change) are predicted too. Never writes to the photos, and changes no
+    row outside the roots. A root that is not there (an unmounted drive) changes nothing and is
+    listed in `roots_absent`; when no root is there the scan is refused."""
     started = time.monotonic()
     options = options or ScanOptions()
-    roots = [Path(os.path.abspath(os.path.expanduser(r))) for r in roots]
-    for root in roots:
-        if not root.exists():
-            raise ScanError(f"no such file or folder: {root}")
+    roots = list(dict.fromkeys(Path(os.path.abspath(os.path.expanduser(r))) for r in roots))
     Session = _sessions(db)
+    known = _known_under(Session, roots)
+    absent = _absent_roots(roots, known)
+    if len(absent) == len(roots):
+        raise ScanError(f"the folder is not there (unmounted?): {display_path(absent[0])}")
+    roots = [r for r in roots if r not in absent]
+    known = {path: row for path, row in known.items() if _inside(path, map(str, roots))}
     model = model or active_model(Session, load=False)
     with Session.begin() as session:
         model_id = register_model(session, model)
@@ -298,13 +460,10 @@ def scan(
         session.add(run)
         session.flush()
         run_id = run.id
-    known = {}
-    by_hash: dict[str, list] = {}
-    with Session() as session:
-        for row in session.execute(select(Photo.id, Photo.path, Photo.size, Photo.mtime_ns,
-                                          Photo.content_hash, Photo.status, Photo.error)):
-            known[row.path] = row
-            by_hash.setdefault(row.content_hash, []).append(row)
+    by_hash: dict[str, deque] = {}
+    for row in known.values():
+        if row.content_hash is not None and row.status in ("ok", "missing"):
+            by_hash.setdefault(row.content_hash, deque()).append(row)
 
     def report(phase: str, current: str | None = None) -> None:
         if progress is None:
@@ -312,30 +471,33 @@ def scan(
         work = done - counts["photos_unchanged"]
         left = len(files) - done
         eta = (time.monotonic() - started) / work * left if work and phase == "scanning" else None
-        progress(ScanProgress(phase, len(files), done, counts["faces"], counts["errors"], current, eta))
+        problems_so_far = sum(counts["problems"].values())
+        progress(ScanProgress(phase, len(files), done, counts["faces"], problems_so_far, current, eta))
 
     counts = dict.fromkeys(("photos_new", "photos_changed", "photos_unchanged", "photos_moved",
-                            "photos_missing", "faces", "errors"), 0)
+                            "photos_rechecked", "photos_missing", "faces"), 0)
+    counts["problems"] = dict.fromkeys(PROBLEMS, 0)  # rows of each kind written by this scan
+    counts["skipped"] = Counter()  # files left alone on purpose, by reason
     files: list[Path] = []
     done = 0
-    problems: list[OSError] = []
-    skipped: Counter = Counter()
-    for path in discover(roots, problems, skipped):
+    problems: list[tuple[Path, str, str, str | None]] = []
+    for path in discover(roots, problems, counts["skipped"]):
         files.append(path)
         if len(files) % 500 == 0:
             report("discovering")
     files = list(dict.fromkeys(files))  # overlapping roots
     seen = {path_key(p) for p in files}
     moved_from: set[str] = set()
+    unlisted: list[str] = []  # reported folders and links: the known photos beneath stay as they were
     batch: list[_Pending] = []
-    for exc in problems:  # a folder that vanished meanwhile is simply gone; others are reported
-        if not isinstance(exc, FileNotFoundError) and exc.filename is not None:
-            folder = Path(exc.filename)
-            seen.add(path_key(folder))
-            counts["errors"] += 1
-            batch.append(_error_item(folder, known.get(path_key(folder)),
-                                     f"cannot list folder: {exc.strerror or exc}"))
+    for folder, status, reason, skip_key in dict.fromkeys(problems):  # each reported once
+        key = path_key(folder)
+        seen.add(key)
+        _count_problem(counts, status, skip_key)
+        batch.append(_problem_item(folder, known.get(key), status, reason))
+        unlisted.append(key)
     run_status = "failed"
+    refused = []
     try:
         for path in files:
             if cancel is not None and cancel.is_set():
@@ -345,13 +507,14 @@ def scan(
             if item is not None:
                 batch.append(item)
             if len(batch) >= options.commit_every or sum(len(b.frames) for b in batch) >= options.predict_batch:
-                _write(Session, model, model_id, batch)
+                refused += _write(Session, model, model_id, batch)
                 batch = []
             report("scanning", str(path))
-        _write(Session, model, model_id, batch)
+        refused += _write(Session, model, model_id, batch)
         cancelled = cancel is not None and cancel.is_set()
         if not cancelled:
-            counts["photos_missing"] = _mark_missing(Session, roots, known, seen | moved_from)
+            present = seen | moved_from | {p for p in known if _inside(p, unlisted)}
+            counts["photos_missing"] = _mark_missing(Session, known, present)
             report("predicting")
             counts["faces_repredicted"] = repredict(Session, model, cancel=cancel, options=options)["faces"]
             cancelled = cancel is not None and cancel.is_set()
@@ -359,7 +522,10 @@ def scan(
                 update_statistics(Session)
         run_status = "cancelled" if cancelled else "done"
     finally:
-        summary = {"photos_seen": len(files), **counts, "skipped": dict(sorted(skipped.items())),
+        counts["skipped"] = dict(sorted(counts["skipped"].items()))
+        summary = {"photos_seen": len(files), **counts, "errors": sum(counts["problems"].values()),
+                   "not_stored": [display_path(i.values.get("path", "?")) for i in refused],
+                   "roots_absent": [display_path(r) for r in absent],
                    "seconds": round(time.monotonic() - started, 2),
                    "cancelled": run_status == "cancelled",
                    "device": device_name() if model.keras_model is not None else None,
@@ -371,10 +537,11 @@ def scan(
     return summary
 
 
-def _error_item(path: Path, row, reason: str) -> _Pending:
-    """The error row of a file (or folder) that cannot be read; a known photo keeps its faces."""
-    values = {"path": path_key(path), "folder": path_key(path.parent), "status": "error", "n_faces": 0,
-              "error": reason, "scanned_at": datetime.now()}
+def _problem_item(path: Path, row, status: str, reason: str) -> _Pending:
+    """The problem row of a file (or folder or link); a known photo keeps its faces, hidden by
+    the status until a later scan reads the file again."""
+    values = {"path": path_key(path), "folder": path_key(path.parent), "scanned_at": datetime.now(),
+              **_problem_values(status, reason)}
     return _Pending(row.id if row else None, values, [] if row is None else None)
 
 
@@ -389,53 +556,81 @@ def update_statistics(db) -> None:
             session.execute(text("ANALYZE"))
 
 
+def _read(path: Path, row) -> tuple[bytes | None, os.stat_result]:
+    """The file's stat, and its bytes unless the stat says it is unchanged (None). Raises
+    _Problem for a file that cannot or must not be read."""
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise _Problem("unreadable", f"cannot read file: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise _Problem("skipped", "not a regular file (a pipe, socket or device); skipped without reading",
+                       "special_files")
+    if not -_INT64 < st.st_mtime_ns < _INT64:
+        raise _Problem("skipped", "the file's modification time is out of range; skipped", "bad_time")
+    if st.st_size > imaging.MAX_FILE_BYTES:
+        raise _Problem("skipped", f"file too large ({st.st_size:,} bytes; the limit is "
+                                  f"{imaging.MAX_FILE_BYTES:,}); skipped without reading", "too_large")
+    if row is not None and row.status == "ok" and (row.size, row.mtime_ns) == (st.st_size, st.st_mtime_ns):
+        return None, st
+    try:
+        return imaging.read_file(path)
+    except imaging.PhotoError as exc:
+        raise _Problem("unreadable", str(exc)) from None
+
+
 def _classify(path, known, by_hash, seen, moved_from, counts, options) -> _Pending | None:
     """Decide what one discovered file needs and count it; returns the row update or None."""
     key = path_key(path)
     row = known.get(key)
-
-    def error(reason: str) -> _Pending:
-        counts["errors"] += 1
-        return _error_item(path, row, reason)
-
-    if key != str(path):
-        return error("file name is not valid UTF-8; rename the file to scan it")
     try:
-        st = path.stat()
-        if not stat.S_ISREG(st.st_mode):
-            return error("not a regular file (a pipe, socket or device); skipped without reading")
-        if row is not None and row.status != "missing" and (row.size, row.mtime_ns) == (st.st_size, st.st_mtime_ns):
-            counts["photos_unchanged"] += 1
-            return None
-        digest = file_hash(path)
-    except OSError as exc:
-        return error(f"cannot read file: {exc.strerror or exc}")
-    stat_values = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
-    if row is not None and digest == row.content_hash:
+        data, st = _read(path, row)
+    except _Problem as problem:
+        _count_problem(counts, problem.status, problem.skip_key)
+        return _problem_item(path, row, problem.status, str(problem))
+    if data is None:
         counts["photos_unchanged"] += 1
-        return _Pending(row.id, {**stat_values, "status": "error" if row.error else "ok"})
+        return None
+    digest = hashlib.sha256(data).hexdigest()
+    stat_values = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    if row is not None and row.status in ("ok", "missing") and digest == row.content_hash:
+        counts["photos_unchanged"] += 1
+        return _Pending(row.id, {**stat_values, "status": "ok"})
     if row is None:
-        for old in by_hash.get(digest, ()):
-            if old.path not in seen and old.path not in moved_from and not os.path.exists(old.path):
-                moved_from.add(old.path)
-                counts["photos_moved"] += 1
-                return _Pending(old.id, {**stat_values, "path": key, "folder": str(path.parent),
-                                         "status": "error" if old.error else "ok"})
-    counts["photos_changed" if row is not None else "photos_new"] += 1
-    values = {"path": key, "folder": str(path.parent), "content_hash": digest,
+        old = _claim_moved(by_hash.get(digest), seen, moved_from)
+        if old is not None:
+            counts["photos_moved"] += 1
+            return _Pending(old.id, {**stat_values, "path": key, "folder": path_key(path.parent),
+                                     "status": "ok"})
+    if row is None:
+        counts["photos_new"] += 1
+    else:
+        counts["photos_rechecked" if row.status in PROBLEMS else "photos_changed"] += 1
+    values = {"path": key, "folder": path_key(path.parent), "content_hash": digest,
               "scanned_at": datetime.now(), **stat_values}
-    item = _analyse(path, values, options)
+    item = _analyse(path, data, st.st_mtime, values, options)
     item.row_id = row.id if row is not None else None
     counts["faces"] += len(item.frames)
-    counts["errors"] += item.values["status"] == "error"
+    counts["problems"]["error"] += item.values["status"] == "error"
     return item
 
 
-def _mark_missing(Session, roots: list[Path], known: dict, present: set[str]) -> int:
-    """Rows under the scanned roots whose files are gone become `missing` (kept until purged)."""
-    prefixes = tuple(path_key(r) + ("" if r.is_file() else os.sep) for r in roots)
-    gone = [row.id for path, row in known.items()
-            if row.status != "missing" and path not in present and path.startswith(prefixes)]
+def _claim_moved(candidates: deque | None, seen: set, moved_from: set):
+    """The row (of the same content) this new file was moved from: one whose file is gone and
+    that no other file has claimed. A candidate ruled out stays out for the whole scan, so it is
+    dropped: matching is linear in the number of files, however many share one content."""
+    while candidates:
+        old = candidates.popleft()
+        if old.path not in seen and old.path not in moved_from and not os.path.lexists(old.path):
+            moved_from.add(old.path)
+            return old
+    return None
+
+
+def _mark_missing(Session, known: dict, present: set[str]) -> int:
+    """Known rows (all under the scanned roots) whose files are gone become `missing`, kept
+    until purged."""
+    gone = [row.id for path, row in known.items() if row.status != "missing" and path not in present]
     with Session.begin() as session:
         for start in range(0, len(gone), 500):
             session.execute(update(Photo).where(Photo.id.in_(gone[start:start + 500]))
@@ -490,7 +685,7 @@ def repredict(
                                   result["errors"], rows[0].path))
         try:
             photo = imaging.open_photo(rows[0].path)
-            side = faces.detection_side(photo.width, photo.height, options.detect_size, options.min_face)
+            side = options.detection_side(photo)
             frames.extend(_frames(photo, [r.landmarks for r in rows], side))
         except Exception:  # noqa: BLE001 - unreadable now; the next scan records why
             result["errors"] += 1
@@ -504,15 +699,39 @@ def repredict(
     return result
 
 
-def purge_missing(db) -> int:
-    """Delete the rows of missing photos (their faces and predictions go with them)."""
+def list_missing(db) -> list[dict]:
+    """What purge_missing would delete: each missing photo with its face count and whether it is
+    a user's pick of a burst (shown for confirmation before purging)."""
+    picked = exists().where(BestChoice.photo_id == Photo.id)
+    with _sessions(db)() as session:
+        rows = session.execute(select(Photo.id, Photo.path, Photo.n_faces, picked.label("picked"))
+                               .where(Photo.status == "missing").order_by(Photo.path))
+        return [{"id": r.id, "path": r.path, "faces": r.n_faces, "picked": bool(r.picked)} for r in rows]
+
+
+def purge_missing(db, ids: Iterable[int] | None = None) -> int:
+    """Delete the rows of missing photos (their faces, predictions and picks go with them);
+    `ids` limits it to those listed (e.g. by list_missing) that are still missing."""
+    stmt = delete(Photo).where(Photo.status == "missing")
+    if ids is not None:
+        stmt = stmt.where(Photo.id.in_(list(ids)))
     with _sessions(db).begin() as session:
-        return session.execute(delete(Photo).where(Photo.status == "missing")).rowcount
+        return session.execute(stmt).rowcount
 
 
 def list_errors(db) -> list[dict]:
-    """Files whose last scan failed, and why."""
+    """The library's problem rows (PROBLEMS), and why: what `errors` prints and the GUI's
+    problems panel shows; `kind` is the row's status."""
     with _sessions(db)() as session:
-        rows = session.execute(select(Photo.path, Photo.error, Photo.scanned_at)
-                               .where(Photo.status == "error").order_by(Photo.path))
-        return [{"path": r.path, "error": r.error, "scanned_at": r.scanned_at} for r in rows]
+        rows = session.execute(select(Photo.path, Photo.status, Photo.error, Photo.scanned_at)
+                               .where(Photo.status.in_(PROBLEMS)).order_by(Photo.path))
+        return [{"path": r.path, "kind": r.status, "error": r.error, "scanned_at": r.scanned_at}
+                for r in rows]
+
+
+def problem_counts(db) -> dict[str, int]:
+    """Problem rows of the library per kind (every kind of PROBLEMS, zeros included)."""
+    with _sessions(db)() as session:
+        found = dict(session.execute(select(Photo.status, func.count()).where(Photo.status.in_(PROBLEMS))
+                                     .group_by(Photo.status)).all())
+    return {kind: found.get(kind, 0) for kind in PROBLEMS}

@@ -111,15 +111,17 @@ def test_incremental_rescan_change_move_delete_and_errors(tmp_path, model, monke
     engine = open_engine(tmp_path / "lib.db")
 
     first = scan.scan(engine, [lib], model=model)
-    assert (first["photos_new"], first["faces"], first["errors"]) == (4, 3, 1)
-    assert first["photos_seen"] == 4  # hidden folder skipped, symlink loop visited once
+    assert (first["photos_new"], first["faces"], first["problems"]["error"], first["problems"]["skipped"]) == (4, 3, 1, 1)
+    assert first["photos_seen"] == 4  # hidden folder skipped, symlink loop reported, not followed
     errors = scan.list_errors(engine)
-    assert [e["path"].rsplit("/", 1)[-1] for e in errors] == ["broken.jpg"]
+    assert [(e["path"].rsplit("/", 1)[-1], e["kind"]) for e in errors] == [("broken.jpg", "error"),
+                                                                           ("loop", "skipped")]
     assert "\n" not in errors[0]["error"] and errors[0]["error"]
 
     decodes = DecodeCounter(monkeypatch)
     again = scan.scan(engine, [lib], model=model)
-    assert (again["photos_unchanged"], again["photos_new"], again["faces"]) == (4, 0, 0)
+    assert (again["photos_unchanged"], again["photos_new"], again["faces"]) == (3, 0, 0)
+    assert again["problems"]["error"] == again["photos_rechecked"] == 1  # a problem row is read again on every scan
     assert decodes.calls == 0
 
     portrait = lib / "obama_official_portrait_2012.jpg"
@@ -131,7 +133,7 @@ def test_incremental_rescan_change_move_delete_and_errors(tmp_path, model, monke
     (lib / "obama_biden_two_faces_blue_room_2010_crop.jpg").unlink()           # deleted
     third = scan.scan(engine, [lib], model=model)
     assert (third["photos_moved"], third["photos_changed"], third["photos_missing"]) == (1, 1, 1)
-    assert third["photos_unchanged"] == 1 and third["faces"] == 1
+    assert (third["photos_unchanged"], third["photos_rechecked"], third["faces"]) == (0, 1, 1)
     assert decodes.calls > 0  # only the changed file was decoded
     with session_factory(engine)() as s:
         moved = s.scalars(select(Face).join(Photo).where(Photo.path.endswith("renamed.jpg"))).one()
@@ -141,7 +143,7 @@ def test_incremental_rescan_change_move_delete_and_errors(tmp_path, model, monke
     assert not any("two_faces" in p["path"] for p in query.photos(engine, "Male or not Male"))
 
     assert scan.purge_missing(engine) == 1
-    assert count(engine, select(func.count()).select_from(Photo)) == 3
+    assert count(engine, select(func.count()).select_from(Photo)) == 4  # 3 photos and the reported link
     assert count(engine, select(func.count()).select_from(predictions_table)) == 2
 
 
@@ -232,7 +234,7 @@ def test_cli_scan_query_and_errors(tmp_path, capsys):
     assert cli_main(["photos", "--where", "Smilng", "--db", str(db)]) == 2
     assert capsys.readouterr().err.strip() == "error: unknown attribute 'Smilng'; did you mean Smiling?"
     assert cli_main(["scan", str(tmp_path / "nowhere"), "--db", str(db)]) == 2
-    assert "no such file or folder" in capsys.readouterr().err
+    assert "the folder is not there (unmounted?)" in capsys.readouterr().err
     assert cli_main(["errors", "--db", str(db), "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == []
 

@@ -16,7 +16,7 @@ def register(subparsers) -> None:
     p.add_argument("--min-face", type=int_arg(1, 100_000),
                    help="smallest face in pixels (default: what --detect-size resolves, 20 px there); "
                    "smaller values enlarge the detection copy and slow the scan")
-    p.add_argument("--detect-size", type=int_arg(64, 16_384), default=1024,
+    p.add_argument("--detect-size", type=int_arg(64, 4096), default=1024,  # scan.DETECT_SIZE_RANGE
                    help="long side of the copy MTCNN searches (default 1024)")
     p.add_argument("--confidence", type=float_arg(0, 1, above=True), default=0.9, help="MTCNN threshold (default 0.9)")
     p.add_argument("--model", help="MODEL.keras (default: the library's active or the bundled model)")
@@ -83,8 +83,11 @@ def _run(label: str, job) -> dict:
 def _scan(args) -> int:
     from photo_sorter import scan
 
-    options = scan.ScanOptions(min_face=args.min_face, detect_size=args.detect_size,
-                               confidence=args.confidence)
+    try:
+        options = scan.ScanOptions(min_face=args.min_face, detect_size=args.detect_size,
+                                   confidence=args.confidence)
+    except scan.ScanError as exc:
+        raise UserError(f"{exc} (--min-face, --detect-size, --confidence)") from None
     engine, model = open_library(args), _load_model(args.model)
     summary = _run("scan", lambda update, cancel: scan.scan(
         engine, args.paths, model=model, options=options, progress=update, cancel=cancel))
@@ -155,7 +158,8 @@ def _errors(args) -> int:
     from photo_sorter import scan
 
     rows = scan.list_errors(open_library(args))
-    emit(rows, args.json, "\n".join(f"{r['path']}: {r['error']}" for r in rows) or "no errors")
+    emit(rows, args.json, "\n".join(f"{scan.display_path(r['path'])}: {r['kind']}: {r['error']}"
+                                    for r in rows) or "no errors")
     return 0
 
 

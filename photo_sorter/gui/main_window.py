@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from photo_sorter import library
 from photo_sorter.attributes import DEFAULT_ATTRIBUTES, label
 from photo_sorter.gui import listings
+from photo_sorter.scan import PROBLEMS
 from photo_sorter.gui.best_view import BestView
 from photo_sorter.gui.clusters_view import ClustersView
 from photo_sorter.gui.config import Settings, log_dir, remember_folder, start_folder
@@ -492,7 +493,7 @@ class MainWindow(QMainWindow):
     def _scope_text(self, rows: list[dict]) -> str:
         """'All photos › party · 12 photos · 2 unreadable': the same figures as the status bar."""
         kind, value = self.source
-        bad = sum(r["status"] == "error" for r in rows)
+        bad = sum(r["status"] in PROBLEMS for r in rows)
         n = len(rows) - bad
         count = f"{n} photo{'s' if n != 1 else ''}" + (f" · {bad} unreadable" if bad else "")
         if kind == "all":

@@ -7,6 +7,7 @@ from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage, QImageReader, QPa
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QScrollArea, QSizePolicy, QToolTip, QVBoxLayout, QWidget
 
 from photo_sorter.attributes import label
+from photo_sorter.scan import PROBLEMS
 
 MAX_DISPLAY = 2048
 ACCENT = QColor("#2e86de")
@@ -44,7 +45,7 @@ class PhotoView(QWidget):
         self.image = QImage()
         if detail is None:
             self.message = "Select a photo to see its faces."
-        elif detail["status"] == "error":
+        elif detail["status"] in PROBLEMS:
             self.message = f"This photo could not be read: {detail['error']}"
         else:
             self.image = read_display_image(detail["path"])

@@ -7,11 +7,12 @@ the attributes leaves the other columns NULL.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from sqlalchemy import (
     JSON, Boolean, Column, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String,
-    Table, Text, UniqueConstraint, func,
+    Table, Text, TypeDecorator, UniqueConstraint, func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -22,14 +23,40 @@ class Base(DeclarativeBase):
     pass
 
 
+_ESCAPE = "\uffff"  # a Unicode noncharacter: no real name uses it, and it is doubled if one does
+_NEEDS_ESCAPE = re.compile("[\ud800-\udfff\uffff]")
+_ESCAPED = re.compile("\uffff(\uffff|[0-9a-f]{4})")
+
+
+class PathText(TypeDecorator):
+    """A file path exactly as Python names the file (os.fsdecode: the bytes of a name that is
+    not valid UTF-8 become lone surrogates), stored as valid text. Each surrogate is stored as
+    U+FFFF and four hex digits and U+FFFF itself is doubled, so the mapping is reversible and
+    no two names collide; every other character is stored as itself, and being per character,
+    a folder's prefix (LIKE 'folder/%') stays a prefix."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None or not _NEEDS_ESCAPE.search(value):
+            return value
+        return _NEEDS_ESCAPE.sub(lambda m: _ESCAPE + (_ESCAPE if m[0] == _ESCAPE else f"{ord(m[0]):04x}"), value)
+
+    def process_result_value(self, value, dialect):
+        if value is None or _ESCAPE not in value:
+            return value
+        return _ESCAPED.sub(lambda m: m[1] if m[1] == _ESCAPE else chr(int(m[1], 16)), value)
+
+
 class Photo(Base):
     """One image file of the library. `status`: ok | error | missing."""
 
     __tablename__ = "photos"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    path: Mapped[str] = mapped_column(Text, unique=True)
-    folder: Mapped[str] = mapped_column(Text, index=True)
+    path: Mapped[str] = mapped_column(PathText, unique=True)
+    folder: Mapped[str] = mapped_column(PathText, index=True)
     size: Mapped[int | None] = mapped_column(Integer)
     mtime_ns: Mapped[int | None] = mapped_column(Integer)
     content_hash: Mapped[str | None] = mapped_column(String(64), index=True)
