@@ -411,23 +411,6 @@ def _known_under(Session, roots: list[Path]) -> dict:
         return {row.path: row for row in rows if _inside(row.path, map(str, roots))}
 
 
-def _absent_roots(roots: list[Path], known: dict) -> list[Path]:
-    """Roots that are not there: gone, or an empty folder where the library knows photos (the
-    mount point of a drive or share that is not mounted)."""
-    absent = []
-    for root in roots:
-        if not os.path.lexists(root):
-            absent.append(root)
-        elif root.is_dir() and any(_inside(p, [str(root)]) for p in known):
-            try:
-                empty = not any(os.scandir(root))
-            except OSError:
-                empty = False  # reported as a folder that cannot be listed
-            if empty:
-                absent.append(root)
-    return absent
-
-
 @_exclusive
 def scan(
     db,
@@ -442,17 +425,18 @@ def scan(
     summary counts. Faces of photos already in the library but without predictions from `model`
     (e.g. after a model change) are predicted too. Never writes to the photos, and changes no
     row outside the roots. A root that is not there (an unmounted drive) changes nothing and is
-    listed in `roots_absent`; when no root is there the scan is refused."""
+    listed in `roots_absent`; when no root is there the scan is refused. (A drive's empty mount
+    point does mark its photos missing; they come back, faces and picks kept, when it is
+    mounted again, as long as they are not purged.)"""
     started = time.monotonic()
     options = options or ScanOptions()
     roots = list(dict.fromkeys(Path(os.path.abspath(os.path.expanduser(r))) for r in roots))
     Session = _sessions(db)
-    known = _known_under(Session, roots)
-    absent = _absent_roots(roots, known)
+    absent = [r for r in roots if not os.path.lexists(r)]
     if len(absent) == len(roots):
         raise ScanError(f"the folder is not there (unmounted?): {display_path(absent[0])}")
     roots = [r for r in roots if r not in absent]
-    known = {path: row for path, row in known.items() if _inside(path, map(str, roots))}
+    known = _known_under(Session, roots)
     model = model or active_model(Session, load=False)
     with Session.begin() as session:
         model_id = register_model(session, model)

@@ -98,14 +98,22 @@ def test_a_root_that_is_not_there_marks_nothing_missing(tmp_path):
     other = photos(tmp_path / "other", 1)
     engine = open_engine(tmp_path / "library.db")
     scan.scan(engine, [drive, tmp_path / "other"])
-    (drive / "album").rename(tmp_path / "elsewhere")  # the drive is unmounted: its mount point is empty
+    drive.rename(tmp_path / "unmounted")  # the drive is gone, mount point and all
     summary = scan.scan(engine, [drive, tmp_path / "other"])
     assert summary["photos_missing"] == 0 and summary["roots_absent"] == [str(drive)]
     assert summary["photos_unchanged"] == 1
-    drive.rmdir()  # not even the mount point: scanning only it is refused, one line
     with pytest.raises(scan.ScanError, match=r"the folder is not there \(unmounted\?\)"):
-        scan.scan(engine, [drive])
+        scan.scan(engine, [drive])  # scanning only it is refused, one line
     assert {rows(engine)[str(p)].status for p in kept + other} == {"ok"}
+    # an empty mount point: its photos go missing, and come back whole (no re-analysis) when it
+    # is mounted again, as long as they were not purged
+    drive.mkdir()
+    assert scan.scan(engine, [drive])["photos_missing"] == 2
+    drive.rmdir()
+    (tmp_path / "unmounted").rename(drive)
+    back = scan.scan(engine, [drive])
+    assert (back["photos_unchanged"], back["photos_new"]) == (2, 0)
+    assert {rows(engine)[str(p)].status for p in kept} == {"ok"}
 
 
 def test_list_missing_shows_what_purge_deletes(tmp_path):
