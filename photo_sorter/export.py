@@ -136,7 +136,7 @@ def export(engine, fmt: str, out: str | Path | None = None, where: str | None = 
     else:
         out = Path(out)
         _refuse_photo_path(engine, out)
-        _atomic_write(out, text.encode("utf-8"))
+        _atomic_write(out, text.encode("utf-8", "surrogateescape"))  # a non-UTF-8 name: its own bytes
         summary["out"] = str(out)
     return summary
 

@@ -17,7 +17,8 @@ from PIL import Image
 from sqlalchemy import select, update
 
 from library_factory import jpeg_bytes, scene
-from photo_sorter import imaging, scan
+from photo_sorter import export, imaging, scan
+from photo_sorter.cli import emit
 from photo_sorter.store import BestChoice, Photo, open_engine, session_factory
 
 
@@ -150,6 +151,20 @@ def test_a_non_utf8_name_and_its_escape_text_are_two_photos(tmp_path):
     native = os.fsdecode(raw)
     assert stored[native].content_hash == hashlib.sha256(Path(native).read_bytes()).hexdigest()
     assert scan.display_path(native).endswith("caf\\xe9.jpg")
+
+
+def test_non_utf8_names_print_and_export(tmp_path, capsys):
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    raw = os.path.join(os.fsencode(lib), b"caf\xe9.jpg")
+    with open(raw, "wb") as fh:
+        fh.write(jpeg_bytes(scene(1)))
+    engine = open_engine(tmp_path / "library.db")
+    scan.scan(engine, [lib])
+    export.export(engine, "csv", out=tmp_path / "out.csv")
+    assert raw in (tmp_path / "out.csv").read_bytes()  # the file's own name, byte for byte
+    emit({}, False, "\n".join(r.path for r in rows(engine).values()))
+    assert capsys.readouterr().out.strip().endswith("caf\\xe9.jpg")
 
 
 def test_one_refused_row_never_loses_its_batch(tmp_path, monkeypatch):

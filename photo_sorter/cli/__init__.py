@@ -111,8 +111,10 @@ def emit(result, as_json: bool, text: str | None = None) -> None:
     """Print a command's result: JSON when asked (or when there is no text form), else text."""
     if as_json or text is None:
         print(json.dumps(result, indent=2, default=str))
-    else:
-        print(text)
+    else:  # a file name that is not valid UTF-8 shows its bytes as \xNN
+        from photo_sorter.scan import display_path
+
+        print(display_path(text))
 
 
 @contextmanager
