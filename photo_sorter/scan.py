@@ -632,7 +632,9 @@ def repredict(
 ) -> dict:
     """Predict with `model` (default: the active one) every face that has no prediction from it
     yet, re-aligning from the stored landmarks (no detection); earlier models' predictions stay.
-    The model becomes the active one. Resumable: done faces are skipped."""
+    A photo whose file no longer has the content those landmarks came from is left for the next
+    scan (counted in `errors`). The model becomes the active one. Resumable: done faces are
+    skipped."""
     started = time.monotonic()
     options = options or ScanOptions()
     Session = _sessions(db)
@@ -642,7 +644,7 @@ def repredict(
         has_prediction = exists().where(predictions_table.c.face_id == Face.id,
                                         predictions_table.c.model_id == model_id)
         todo = session.execute(
-            select(Face.id, Face.landmarks, Photo.id.label("photo_id"), Photo.path)
+            select(Face.id, Face.landmarks, Photo.id.label("photo_id"), Photo.path, Photo.content_hash)
             .join(Photo).where(Photo.status == "ok", ~has_prediction)
             .order_by(Photo.id, Face.index)
         ).all()
@@ -668,7 +670,10 @@ def repredict(
             progress(ScanProgress("predicting", len(by_photo), done, result["faces"],
                                   result["errors"], rows[0].path))
         try:
-            photo = imaging.open_photo(rows[0].path)
+            data, st = imaging.read_file(rows[0].path)
+            if hashlib.sha256(data).hexdigest() != rows[0].content_hash:
+                raise imaging.PhotoError("changed since it was scanned")
+            photo = imaging.open_photo(rows[0].path, data, st.st_mtime)
             side = options.detection_side(photo)
             frames.extend(_frames(photo, [r.landmarks for r in rows], side))
         except Exception:  # noqa: BLE001 - unreadable now; the next scan records why

@@ -19,7 +19,8 @@ from sqlalchemy import select, update
 from library_factory import jpeg_bytes, scene
 from photo_sorter import export, imaging, scan
 from photo_sorter.cli import emit
-from photo_sorter.store import BestChoice, Photo, open_engine, session_factory
+from photo_sorter.cli import main as cli_main
+from photo_sorter.store import BestChoice, Face, Photo, open_engine, session_factory
 
 
 @pytest.fixture(autouse=True)
@@ -117,7 +118,7 @@ def test_a_root_that_is_not_there_marks_nothing_missing(tmp_path):
     assert {rows(engine)[str(p)].status for p in kept} == {"ok"}
 
 
-def test_list_missing_shows_what_purge_deletes(tmp_path):
+def test_list_missing_shows_what_purge_deletes(tmp_path, capsys):
     paths = photos(tmp_path / "lib", 3)
     engine = open_engine(tmp_path / "library.db")
     scan.scan(engine, [tmp_path / "lib"])
@@ -128,6 +129,8 @@ def test_list_missing_shows_what_purge_deletes(tmp_path):
     assert scan.scan(engine, [tmp_path / "lib"])["photos_missing"] == 2
     listed = scan.list_missing(engine)
     assert [(r["path"], r["picked"]) for r in listed] == [(str(paths[0]), True), (str(paths[1]), False)]
+    assert cli_main(["purge-missing", "--dry-run", "--db", str(tmp_path / "library.db")]) == 0
+    assert capsys.readouterr().out.splitlines() == [f"{paths[0]}: 0 face(s), picked", f"{paths[1]}: 0 face(s)"]
     assert scan.purge_missing(engine, [listed[1]["id"]]) == 1  # only what was confirmed
     assert [r["path"] for r in scan.list_missing(engine)] == [str(paths[0])]
 
@@ -367,3 +370,18 @@ def test_read_file_refuses_a_file_changing_while_read(tmp_path, monkeypatch):
     monkeypatch.setattr(imaging.os, "fstat", growing)
     with pytest.raises(imaging.PhotoError, match="changed while being read"):
         imaging.read_file(path)
+
+
+def test_repredict_uses_only_the_content_the_landmarks_came_from(tmp_path, monkeypatch):
+    path = photos(tmp_path / "lib", 1)[0]
+    engine = open_engine(tmp_path / "library.db")
+    scan.scan(engine, [tmp_path / "lib"])
+    with session_factory(engine).begin() as s:  # a face found then (detection is stubbed here)
+        photo = s.scalars(select(Photo)).one()
+        photo.faces.append(Face(index=0, x=1, y=1, w=10, h=10, confidence=0.99,
+                                landmarks=[[10, 10], [20, 10], [15, 14], [11, 18], [19, 18]]))
+    path.write_bytes(jpeg_bytes(scene(5, size=(32, 24))))  # rewritten after the scan
+    predicted = []
+    monkeypatch.setattr(scan, "_predict", lambda model, frames: predicted.extend(frames) or [])
+    result = scan.repredict(engine)
+    assert (result["faces"], result["errors"], predicted) == (0, 1, [])

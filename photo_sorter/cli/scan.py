@@ -41,6 +41,8 @@ def register(subparsers) -> None:
     p.set_defaults(func=_errors)
 
     p = subparsers.add_parser("purge-missing", help="forget photos whose files are gone")
+    p.add_argument("--dry-run", action="store_true",
+                   help="only list what would be deleted (faces, and burst picks marked 'picked')")
     add_db_options(p)
     p.set_defaults(func=_purge)
 
@@ -166,6 +168,13 @@ def _errors(args) -> int:
 def _purge(args) -> int:
     from photo_sorter import scan
 
-    removed = scan.purge_missing(open_library(args))
+    engine = open_library(args)
+    if args.dry_run:
+        rows = scan.list_missing(engine)
+        emit(rows, args.json, "\n".join(
+            f"{r['path']}: {r['faces']} face(s){', picked' if r['picked'] else ''}" for r in rows)
+            or "no missing photos")
+        return 0
+    removed = scan.purge_missing(engine)
     emit({"purged": removed}, args.json, f"purged {removed} missing photo(s)")
     return 0
