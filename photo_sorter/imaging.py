@@ -49,6 +49,9 @@ MAX_FILE_BYTES = 1 << 30    # a larger file (a sparse multi-terabyte one, say) i
 MAX_PIXELS = 200_000_000    # 600 MB as RGB; past every camera sensor, below any decompression bomb
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS // 2  # Pillow refuses from twice this (warns from once)
 MAX_XMP_BYTES = 1 << 20     # a larger XMP packet is not parsed (its capture time is not needed)
+# A progressive JPEG has about ten scans; each scan is a pass over the whole image, so thousands
+# of tiny ones take minutes to decode. Markers counted: an upper bound (EXIF thumbnails add some).
+MAX_JPEG_SCANS = 500
 # Beside a RAW of the same name, one of these is the shot's photo and the RAW is only listed.
 PAIRED_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".heic", ".heif", ".hif"})
 # What the scan skips on purpose, by reason (anything else not supported is "unsupported").
@@ -132,6 +135,9 @@ def _open(data: bytes) -> Image.Image:
     if im.width * im.height > MAX_PIXELS:  # an opener without Pillow's decompression-bomb check
         im.close()
         raise PhotoError(_describe(Image.DecompressionBombError()))
+    if im.format in ("JPEG", "MPO") and data.count(b"\xff\xda") > MAX_JPEG_SCANS:
+        im.close()
+        raise PhotoError(f"JPEG with more than {MAX_JPEG_SCANS} scans (start-of-scan markers)")
     return im
 
 
