@@ -122,13 +122,20 @@ class ScanProgress:
 
 @dataclass
 class _Pending:
-    """One photo's row update waiting for the next batch: `faces` None keeps the stored faces."""
+    """One photo's row update waiting for the next batch: `faces` None keeps the stored faces;
+    `copy_of` (a content hash) takes faces and predictions from the photo with that content."""
 
     row_id: int | None
     values: dict
     faces: list[faces.DetectedFace] | None = None
     frames: list[np.ndarray] = field(default_factory=list)
     probabilities: list = field(default_factory=list)
+    copy_of: str | None = None
+
+
+# What a copy takes from the photo with the same content (its own path, folder and stat stay).
+_COPIED = ("status", "error", "width", "height", "captured_at", "capture_source", "camera",
+           "burst_id", "n_faces")
 
 
 def _sessions(db) -> sessionmaker[Session]:
@@ -379,7 +386,7 @@ def _store(Session, model: AttributeModel, model_id: int, batch: list[_Pending])
         if refreshed:  # rows whose faces stay (stat refresh, move, error): one bulk UPDATE
             session.execute(update(Photo), refreshed)
         for item in batch:
-            if item.faces is None:
+            if item.faces is None or item.copy_of is not None:
                 continue
             if item.row_id is None:
                 photo = Photo(**item.values)
@@ -401,6 +408,41 @@ def _store(Session, model: AttributeModel, model_id: int, batch: list[_Pending])
             rows = _prediction_rows(model, model_id, [f.id for f in new_faces], item.probabilities)
             if rows:
                 session.execute(insert(predictions_table), rows)
+        for item in batch:  # after the batch's own new photos, which copies may come from
+            if item.copy_of is not None:
+                _store_copy(session, item)
+
+
+def _store_copy(session: Session, item: _Pending) -> None:
+    """A copy's row with the facts, faces and predictions (of every model) of the photo whose
+    content it has: detected once, each path keeping its own row (deleting one keeps the other)."""
+    source = session.scalar(select(Photo).where(
+        Photo.content_hash == item.copy_of, Photo.status == "ok", Photo.path != item.values["path"],
+    ).order_by(Photo.id).limit(1))
+    values = dict(item.values)
+    if source is None:  # changed since it was seen: the next scan decodes this file itself
+        values.update(_problem_values("error", "its identical copy changed during the scan; scan again"))
+    else:
+        values.update({key: getattr(source, key) for key in _COPIED})
+    photo = session.get(Photo, item.row_id) if item.row_id is not None else Photo()
+    for key, value in values.items():
+        setattr(photo, key, value)
+    session.add(photo)
+    photo.faces.clear()
+    session.flush()
+    if source is None or not source.faces:
+        return
+    copies = {f.id: Face(photo_id=photo.id, index=f.index, x=f.x, y=f.y, w=f.w, h=f.h,
+                         confidence=f.confidence, landmarks=f.landmarks, crop=f.crop)
+              for f in source.faces}
+    photo.faces.extend(copies.values())
+    session.flush()
+    c = predictions_table.c
+    rows = [{**row, "face_id": copies[row["face_id"]].id}
+            for row in session.execute(select(*[col for col in c if col.name != "id"])
+                                       .where(c.face_id.in_(list(copies)))).mappings()]
+    if rows:
+        session.execute(insert(predictions_table), rows)
 
 
 def _known_under(Session, roots: list[Path]) -> dict:
@@ -449,6 +491,9 @@ def scan(
         if row.content_hash is not None and row.status in ("ok", "missing"):
             by_hash.setdefault(row.content_hash, deque()).append(row)
 
+    with Session() as session:  # contents already in the library: a copy of one is not decoded
+        contents = set(session.scalars(select(Photo.content_hash).where(Photo.status == "ok")))
+
     def report(phase: str, current: str | None = None) -> None:
         if progress is None:
             return
@@ -459,7 +504,7 @@ def scan(
         progress(ScanProgress(phase, len(files), done, counts["faces"], problems_so_far, current, eta))
 
     counts = dict.fromkeys(("photos_new", "photos_changed", "photos_unchanged", "photos_moved",
-                            "photos_rechecked", "photos_missing", "faces"), 0)
+                            "photos_rechecked", "photos_copied", "photos_missing", "faces"), 0)
     counts["problems"] = dict.fromkeys(PROBLEMS, 0)  # rows of each kind written by this scan
     counts["skipped"] = Counter()  # files left alone on purpose, by reason
     files: list[Path] = []
@@ -486,7 +531,7 @@ def scan(
         for path in files:
             if cancel is not None and cancel.is_set():
                 break
-            item = _classify(path, known, by_hash, seen, moved_from, counts, options)
+            item = _classify(path, known, by_hash, contents, seen, moved_from, counts, options)
             done += 1
             if item is not None:
                 batch.append(item)
@@ -563,8 +608,9 @@ def _read(path: Path, row) -> tuple[bytes | None, os.stat_result]:
         raise _Problem("unreadable", str(exc)) from None
 
 
-def _classify(path, known, by_hash, seen, moved_from, counts, options) -> _Pending | None:
-    """Decide what one discovered file needs and count it; returns the row update or None."""
+def _classify(path, known, by_hash, contents, seen, moved_from, counts, options) -> _Pending | None:
+    """Decide what one discovered file needs and count it; returns the row update or None.
+    `contents`: hashes of the library's readable photos (and of those read so far)."""
     key = path_key(path)
     row = known.get(key)
     try:
@@ -592,8 +638,13 @@ def _classify(path, known, by_hash, seen, moved_from, counts, options) -> _Pendi
         counts["photos_rechecked" if row.status in PROBLEMS else "photos_changed"] += 1
     values = {"path": key, "folder": path_key(path.parent), "content_hash": digest,
               "scanned_at": datetime.now(), **stat_values}
+    if digest in contents:  # a copy of a photo already read: no decode, no detection
+        counts["photos_copied"] += 1
+        return _Pending(row.id if row is not None else None, values, [], copy_of=digest)
     item = _analyse(path, data, st.st_mtime, values, options)
     item.row_id = row.id if row is not None else None
+    if item.values["status"] == "ok":
+        contents.add(digest)
     counts["faces"] += len(item.frames)
     counts["problems"]["error"] += item.values["status"] == "error"
     return item

@@ -1,0 +1,94 @@
+"""Copies: files with the same content are decoded and detected once; every path keeps its own
+row in its folder with the same faces and predictions, a copy added later costs a hash, and
+deleting one copy keeps the others' faces."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from sqlalchemy import select
+
+from conftest import SAMPLE_PHOTOS
+from photo_sorter import scan
+from photo_sorter.model import AttributeModel
+from photo_sorter.store import Face, Photo, open_engine, predictions_table, session_factory
+
+PORTRAIT = SAMPLE_PHOTOS / "obama_official_portrait_2012.jpg"
+TWO = SAMPLE_PHOTOS / "obama_biden_two_faces_blue_room_2010_crop.jpg"
+
+
+@pytest.fixture(scope="module")
+def model():
+    return AttributeModel.load()
+
+
+@pytest.fixture
+def analysed(monkeypatch):
+    """Names of the files the scan decoded and ran detection on."""
+    names, real = [], scan._analyse
+    monkeypatch.setattr(scan, "_analyse", lambda path, *a: names.append(path.name) or real(path, *a))
+    return names
+
+
+def faces_by_name(engine) -> dict[str, list[tuple]]:
+    """folder/name -> [(face index, box, Smiling)] of every ok photo."""
+    with session_factory(engine)() as s:
+        out = {}
+        for photo in s.scalars(select(Photo).where(Photo.status == "ok")):
+            out["/".join(photo.path.rsplit("/", 2)[-2:])] = [
+                (f.index, (f.x, f.y, f.w, f.h), s.scalar(select(predictions_table.c.Smiling)
+                                                         .where(predictions_table.c.face_id == f.id)))
+                for f in photo.faces]
+        return out
+
+
+def test_copies_are_detected_once_and_keep_their_faces(tmp_path, model, analysed):
+    lib = tmp_path / "photos"
+    (lib / "backup").mkdir(parents=True)
+    shutil.copy(PORTRAIT, lib / "portrait.jpg")
+    shutil.copy(PORTRAIT, lib / "backup" / "portrait copy.jpg")  # a copy within the same scan
+    shutil.copy(TWO, lib / "two.jpg")
+    engine = open_engine(tmp_path / "library.db")
+    summary = scan.scan(engine, [lib], model=model)
+    assert sorted(analysed) == ["portrait.jpg", "two.jpg"]
+    assert summary["photos_new"] == 3 and summary["photos_copied"] == 1 and summary["faces"] == 3
+    faces = faces_by_name(engine)
+    assert len(faces["photos/portrait.jpg"]) == 1
+    assert faces["backup/portrait copy.jpg"] == faces["photos/portrait.jpg"]
+    with session_factory(engine)() as s:
+        folders = dict(s.execute(select(Photo.path, Photo.folder)).all())
+    assert folders[str(lib / "backup" / "portrait copy.jpg")] == str(lib / "backup")
+
+    analysed.clear()  # a copy added later costs a hash, not a detection
+    shutil.copy(TWO, lib / "backup" / "two.jpg")
+    summary = scan.scan(engine, [lib], model=model)
+    assert analysed == [] and summary["photos_copied"] == 1 and summary["photos_unchanged"] == 3
+    faces = faces_by_name(engine)
+    assert faces["backup/two.jpg"] == faces["photos/two.jpg"] and len(faces["backup/two.jpg"]) == 2
+
+    (lib / "portrait.jpg").unlink()  # the first one goes: its copy keeps its face
+    (lib / "two.jpg").unlink()
+    scan.scan(engine, [lib], model=model)
+    assert scan.purge_missing(engine) == 2
+    left = faces_by_name(engine)
+    assert set(left) == {"backup/portrait copy.jpg", "backup/two.jpg"}
+    assert left["backup/portrait copy.jpg"] == faces["photos/portrait.jpg"]
+    assert left["backup/two.jpg"] == faces["photos/two.jpg"]
+    with session_factory(engine)() as s:
+        assert len(s.scalars(select(Face)).all()) == 3
+
+
+def test_a_changed_file_that_becomes_a_copy_takes_the_other_photos_faces(tmp_path, model, analysed):
+    lib = tmp_path / "photos"
+    lib.mkdir()
+    shutil.copy(PORTRAIT, lib / "a.jpg")
+    shutil.copy(TWO, lib / "b.jpg")
+    engine = open_engine(tmp_path / "library.db")
+    scan.scan(engine, [lib], model=model)
+    analysed.clear()
+    shutil.copy(TWO, lib / "a.jpg")  # overwritten with the other photo's content
+    summary = scan.scan(engine, [lib], model=model)
+    assert analysed == [] and summary["photos_changed"] == 1 and summary["photos_copied"] == 1
+    faces = faces_by_name(engine)
+    assert faces["photos/a.jpg"] == faces["photos/b.jpg"] and len(faces["photos/a.jpg"]) == 2
