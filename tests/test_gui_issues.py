@@ -3,6 +3,7 @@ library in an offscreen window."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 
@@ -258,7 +259,8 @@ def test_plain_problem_messages():
 def test_viewer_steps_zooms_and_hides_boxes(crafted_window, qtbot):
     win = crafted_window
     win.grid.setCurrentIndex(win.grid_model.index(2))
-    viewer = win.open_viewer()
+    qtbot.keyClick(win.grid, Qt.Key.Key_Space)
+    viewer = win.viewer
     qtbot.addWidget(viewer)
     assert viewer.row == 2 and viewer.view.detail["id"] == win.grid_model.rows[2]["id"]
     qtbot.keyClick(viewer, Qt.Key.Key_Right)
@@ -302,6 +304,15 @@ def test_model_manager_activates_and_deletes(crafted_window, qtbot, tmp_path):
     shot(dialog, "models")
     dialog.table.selectRow(0)
     assert not dialog.activate_button.isEnabled()  # its file is missing
+    guesser = tmp_path / "guesser.keras"
+    guesser.write_bytes(b"x")
+    guesser.with_suffix(".json").write_text(json.dumps(
+        {**dialog.models[0]["card"], "attributes": ["Smiling"], "thresholds": {"Smiling": 0.5}}))
+    asked = []
+    assert not dialog.install(str(guesser), confirm=lambda text: asked.append(text) or False)
+    assert "no better than always giving the more common answer" in asked[0]
+    assert not dialog.install(str(tmp_path / "nothing.keras"), confirm=lambda text: True)
+    assert "Cannot install" in dialog.message.text()
     dialog.delete(dialog.models[0]["id"])
     assert dialog.table.rowCount() == 1
     with pytest.raises(ValueError, match="active model"):

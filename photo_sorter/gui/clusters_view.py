@@ -111,7 +111,7 @@ class ClustersView(QWidget):
         split = QSplitter()
         for w in (left_w, middle_w, right_w):
             split.addWidget(w)
-        split.setSizes([200, 260, 820])
+        split.setSizes([230, 260, 790])
         layout = QHBoxLayout(self)
         layout.addWidget(split)
         self.refresh_runs()
@@ -129,6 +129,10 @@ class ClustersView(QWidget):
                 item.setForeground(QColor("#8a8a8a"))
                 item.setToolTip(f"{label(a)}: {unreliable[a]} (greyed; still usable)")
             self.attribute_list.addItem(item)
+        # every name whole: the list is as wide as its longest entry, no horizontal scrollbar
+        self.attribute_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.attribute_list.setMinimumWidth(self.attribute_list.sizeHintForColumn(0) + 2 * self.attribute_list.frameWidth()
+                                            + self.attribute_list.verticalScrollBar().sizeHint().width() + 4)
 
     def chosen_attributes(self) -> list[str]:
         items = (self.attribute_list.item(i) for i in range(self.attribute_list.count()))
@@ -141,7 +145,7 @@ class ClustersView(QWidget):
                              .order_by(ClusterRun.id.desc())).all()
         self.runs_combo.clear()
         for r in runs:
-            self.runs_combo.addItem(f"#{r.id}: k={r.k}, {r.created_at:%Y-%m-%d %H:%M}", r.id)
+            self.runs_combo.addItem(f"#{r.id} · {r.k} clusters · {r.created_at:%d %b %H:%M}", r.id)
         self.runs_combo.setEnabled(bool(runs))
         if runs:
             self.load(runs[0].id)

@@ -54,7 +54,7 @@ def folder_state(engine: Engine, folder: str) -> dict:
 def active_model(engine: Engine) -> dict | None:
     with Session(engine) as s:
         m = s.scalars(select(ModelVersion).where(ModelVersion.active)).first()
-        return None if m is None else {"id": m.id, "name": m.name, "attributes": list(m.attributes),
+        return None if m is None else {"id": m.id, "name": m.name, "path": m.path, "attributes": list(m.attributes),
                                        "thresholds": dict(m.thresholds), "card": dict(m.card)}
 
 

@@ -281,7 +281,7 @@ class MainWindow(QMainWindow):
                                             ("&Best smiling", self.best_view)), 1):
             self._action(view_menu, name, lambda _=False, w=widget: self.tabs.setCurrentWidget(w), f"Ctrl+{i}")
         self._action(view_menu, "Back to all photos", lambda: self.show_source(("all", None)), "Alt+Left")
-        self._action(view_menu, "Open the photo in the &viewer", lambda: self.open_viewer(), "Space")
+        self._action(view_menu, "Open the photo in the &viewer", lambda: self.open_viewer())
         view_menu.addSeparator()
         for dock in (self.library_dock, self.filter_dock, self.problems_dock):
             view_menu.addAction(dock.toggleViewAction())
@@ -711,7 +711,8 @@ class MainWindow(QMainWindow):
             card = active["card"] if active else read_card(BUNDLED_MODEL)
         except ModelError:
             card = None
-        self.wizard = RetrainWizard(self.settings.models_dir, card, parent=self)
+        installed = Path(active["path"]) if active and active.get("path") else BUNDLED_MODEL
+        self.wizard = RetrainWizard(self.settings.models_dir, card, installed_model=installed, parent=self)
         self.wizard.install.connect(self.install_model)
         self.wizard.show()
         return self.wizard
@@ -745,6 +746,7 @@ class MainWindow(QMainWindow):
 
         self.models_dialog = ModelsDialog(self.engine, self)
         self.models_dialog.activateRequested.connect(self.activate_model)
+        self.models_dialog.installRequested.connect(lambda path: self.install_model(path, True))
         self.models_dialog.show()
         return self.models_dialog
 

@@ -4,14 +4,17 @@ photo_sorter.library's."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
-    QAbstractItemView, QDialog, QHBoxLayout, QHeaderView, QLabel, QMessageBox, QPushButton,
+    QAbstractItemView, QDialog, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QMessageBox, QPushButton,
     QTableWidget, QTableWidgetItem, QVBoxLayout,
 )
 
 from photo_sorter import library
+from photo_sorter.gui.config import remember_folder, start_folder
 
 COLUMNS = ("Model", "Attributes", "Mean accuracy", "Balanced accuracy", "Installed", "State")
 
@@ -24,6 +27,7 @@ class ModelsDialog(QDialog):
     """`activateRequested(model_id)`: the window switches models (a library task with progress)."""
 
     activateRequested = Signal(int)
+    installRequested = Signal(str)  # a model file the user chose (checked and confirmed here)
 
     def __init__(self, engine, parent=None):
         super().__init__(parent)
@@ -43,20 +47,27 @@ class ModelsDialog(QDialog):
                            "instant for the faces it has seen. Deleting forgets a model and its "
                            "predictions; its file stays on disk.")
         self.note.setWordWrap(True)
+        self.message = QLabel()
+        self.message.setWordWrap(True)
+        self.message.setStyleSheet("color: #b03a2e")
         self.activate_button = QPushButton("Make active")
         self.activate_button.clicked.connect(self._activate)
         self.delete_button = QPushButton("Delete…")
         self.delete_button.clicked.connect(self._delete)
+        install = QPushButton("Install from file…")
+        install.clicked.connect(self._ask_install)
         close = QPushButton("Close")
         close.clicked.connect(self.accept)
         buttons = QHBoxLayout()
         buttons.addWidget(self.activate_button)
         buttons.addWidget(self.delete_button)
+        buttons.addWidget(install)
         buttons.addStretch()
         buttons.addWidget(close)
         layout = QVBoxLayout(self)
         layout.addWidget(self.table, 1)
         layout.addWidget(self.note)
+        layout.addWidget(self.message)
         layout.addLayout(buttons)
         self.reload()
 
@@ -96,6 +107,31 @@ class ModelsDialog(QDialog):
         if m is not None:
             self.activateRequested.emit(m["id"])
 
+    def _ask_install(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Install an attribute model", start_folder(),
+                                              "Keras models (*.keras)")
+        if path:
+            remember_folder(path)
+            self.install(path, confirm=lambda text: QMessageBox.question(
+                self, "Install model", text) == QMessageBox.StandardButton.Yes)
+
+    def install(self, path: str, confirm) -> bool:
+        """Ask for the install, after a warning (confirm(text) -> bool) when the model's card says
+        it is no better than always giving the more common answer."""
+        from photo_sorter.model import ModelError, read_card
+
+        try:
+            card = read_card(Path(path))
+        except ModelError as exc:
+            self.message.setText(f"<b>Cannot install:</b> {exc}")
+            return False
+        if library.majority_only(card) and not confirm(
+                f"{Path(path).stem} is no better than always giving the more common answer (balanced "
+                "accuracy 50 % on every attribute): its tags would say nothing. Install it anyway?"):
+            return False
+        self.installRequested.emit(path)
+        return True
+
     def _delete(self) -> None:
         m = self.selected()
         if m is None:
@@ -109,5 +145,5 @@ class ModelsDialog(QDialog):
         try:
             library.delete_model(self.engine, model_id)
         except ValueError as exc:
-            QMessageBox.warning(self, "Delete model", str(exc))
+            self.message.setText(f"<b>Cannot delete:</b> {exc}")
         self.reload()

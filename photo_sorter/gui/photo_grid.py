@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPoint, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QPainter, QPixmap
+from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QApplication, QListView, QStyle, QStyledItemDelegate
 
 from photo_sorter.gui.thumbnails import ThumbnailLoader
@@ -16,10 +16,16 @@ FacesRole = Qt.ItemDataRole.UserRole + 3
 TEXT_LINES = 2
 
 
-def _placeholder(size: int, colour: str) -> QPixmap:
+def _placeholder(size: int, colour: str, warning: bool = False) -> QIcon:
+    """A plain tile (loading), or one with a warning sign in the middle (unreadable file)."""
     pixmap = QPixmap(size, size)
     pixmap.fill(QColor(colour))
-    return pixmap
+    if warning:
+        sign = QApplication.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning).pixmap(48, 48)
+        painter = QPainter(pixmap)
+        painter.drawPixmap((size - sign.width()) // 2, (size - sign.height()) // 2, sign)
+        painter.end()
+    return QIcon(pixmap)
 
 
 class PhotoGridModel(QAbstractListModel):
@@ -34,8 +40,7 @@ class PhotoGridModel(QAbstractListModel):
         self.loader = loader
         self.rows: list[dict] = []
         self._row_of: dict[str, int] = {}
-        self._loading = _placeholder(icon_size, "#d8d8d8")
-        self._broken = QApplication.style().standardPixmap(QStyle.StandardPixmap.SP_MessageBoxWarning)
+        self.set_placeholder_size(icon_size)
         loader.ready.connect(self._thumbnail_ready)
 
     def rowCount(self, parent=QModelIndex()) -> int:
@@ -49,9 +54,11 @@ class PhotoGridModel(QAbstractListModel):
             name = Path(row["path"]).name
             return f"{name}\nmatch {row['score']:.0%}" if row.get("score") is not None else name
         if role == Qt.ItemDataRole.DecorationRole:
+            # an icon, not a pixmap: the view draws an icon at its icon size (the slider's),
+            # a pixmap at the pixmap's own size
             pixmap = self.loader.get(row["path"], row.get("mtime_ns"), row.get("size"))
             if pixmap is not None:
-                return pixmap
+                return QIcon(pixmap)
             return self._broken if self.loader.failed(row["path"]) else self._loading
         if role == Qt.ItemDataRole.ToolTipRole:
             faces = row.get("n_faces") or 0
@@ -69,6 +76,7 @@ class PhotoGridModel(QAbstractListModel):
 
     def set_placeholder_size(self, size: int) -> None:
         self._loading = _placeholder(size, "#d8d8d8")
+        self._broken = _placeholder(size, "#f2e6e6", warning=True)
 
     def set_rows(self, rows: list[dict]) -> bool:
         """Replace the rows; when the new list only extends the old one (a running scan), append
@@ -161,6 +169,15 @@ class PhotoGrid(QListView):
         self.set_thumbnail_size(icon_size)
         self.activated.connect(lambda index: self.photoActivated.emit(index.data(PhotoIdRole)))
         self.empty_text = ""
+
+    def keyPressEvent(self, event) -> None:
+        """Space (like Enter) opens the current photo; here rather than a window shortcut, so
+        typing a space in a text field never opens the viewer."""
+        index = self.currentIndex()
+        if event.key() == Qt.Key.Key_Space and index.isValid():
+            self.photoActivated.emit(index.data(PhotoIdRole))
+            return
+        super().keyPressEvent(event)
 
     def set_thumbnail_size(self, size: int) -> None:
         self.setIconSize(QSize(size, size))

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QDialog, QFileDialog, QFormLayout, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
@@ -19,6 +19,7 @@ from photo_sorter.attributes import DEFAULT_ATTRIBUTES, label
 from photo_sorter.gui.tasks import Task, eta_text
 
 AttrRole = Qt.ItemDataRole.UserRole + 1
+BUNDLED_TFLITE = Path(__file__).resolve().parents[2] / "resources" / "weights" / "mobilenet_v2_1.0_224_quant.tflite"
 WORSE = QColor("#f5b7b1")
 
 
@@ -145,23 +146,29 @@ class AttributesPage(QWizardPage):
 
 
 class SettingsPage(QWizardPage):
-    """Init, input size, epochs, batch size, loss and where the model is written."""
+    """Init, input size, epochs, batch size, loss and where the model is written. The default
+    start is the bundled ImageNet MobileNetV2 (offline); the installed model can be fine-tuned."""
 
-    INITS = (("Bundled TFLite MobileNetV2 (ImageNet, offline)", "tflite"),
-             ("ImageNet weights (downloaded: needs internet)", "imagenet"),
+    INITS = (("ImageNet MobileNetV2, bundled (offline; recommended)", "tflite"),
+             ("Fine-tune the installed model", "keras"),
+             ("ImageNet weights, downloaded (needs internet)", "imagenet"),
              ("None (random start: needs far more data and epochs)", "none"))
     LOSSES = (("Binary cross-entropy", "bce"),
               ("Weighted BCE (rare attributes count more)", "weighted_bce"),
               ("Focal", "focal"), ("Cosine proximity (the article's)", "cosine"))
 
-    def __init__(self, training_dir: Path, tflite_path: Path | None, parent=None):
+    def __init__(self, training_dir: Path, tflite_path: Path | None, installed_model: Path | None = None,
+                 parent=None):
         super().__init__(parent)
         self.setTitle("Training settings")
-        self.training_dir, self.tflite_path = training_dir, tflite_path
+        self.training_dir, self.tflite_path, self.installed_model = training_dir, tflite_path, installed_model
         self.init = QComboBox()
+        available = {"tflite": tflite_path is not None and Path(tflite_path).is_file(),
+                     "keras": installed_model is not None and Path(installed_model).is_file()}
         for text, value in self.INITS:
-            if value != "tflite" or tflite_path is not None:
+            if available.get(value, True):
                 self.init.addItem(text, value)
+        self.init.setCurrentIndex(0)
         self.image_size = QComboBox()
         for size in (32, 64, 96, 128, 160, 224):
             self.image_size.addItem(f"{size} × {size}", size)
@@ -202,7 +209,7 @@ class SettingsPage(QWizardPage):
         return TrainConfig(
             celeba=str(celeba_root), out=str(self.out_path()), attributes=attributes,
             image_size=self.image_size.currentData(),
-            init=f"tflite:{self.tflite_path}" if init == "tflite" else init,
+            init={"tflite": f"tflite:{self.tflite_path}", "keras": f"keras:{self.installed_model}"}.get(init, init),
             epochs=self.epochs.value(), batch_size=self.batch_size.value(),
             loss=self.loss.currentData(), max_images=self.max_images.value() or None)
 
@@ -218,15 +225,6 @@ class SettingsPage(QWizardPage):
         if taken:
             self.estimate.setText(f"A model named {name} exists already; choose another name.")
         return ok and not taken
-
-
-class TrainSignals(QObject):
-    """Emitted from the Keras callback in the worker thread; delivered in the GUI thread."""
-
-    batch = Signal(int, int, float)   # batch done in this epoch, steps per epoch, running loss
-    epoch_begin = Signal(int)
-    epoch_end = Signal(int, dict)
-    log = Signal(str)
 
 
 class Curves:
@@ -258,22 +256,27 @@ class Curves:
                 ys = [self.history[e].get(prefix + key) for e in epochs]
                 if any(y is not None for y in ys):
                     ax.plot(xs, ys, style, label="validation" if prefix else "training")
-            if epochs:
+            if ax.get_legend_handles_labels()[0]:
                 ax.legend(fontsize=7)
                 ax.set_xticks(xs)
         self.canvas.draw_idle()
 
 
 class TrainPage(QWizardPage):
-    """Runs training.train in a worker: live curves, epoch/batch progress, Cancel and Resume."""
+    """Runs training.train in a child process (train_process): live curves, epoch/batch progress,
+    Cancel and Resume. Only epochs that ran all their batches are plotted or counted; a crash of
+    the child is a message here, never the end of the app."""
+
+    POLL_MS = 100
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setTitle("Training")
-        self.setSubTitle("Training runs in the background. Cancel keeps the last finished epoch; "
-                         "Resume continues from it.")
+        self.setSubTitle("Training runs in a separate process. Cancel keeps the finished epochs; "
+                         "Resume continues after the last one.")
         self.curves = Curves()
         self.epoch_label = QLabel()
+        self.epoch_label.setWordWrap(True)
         self.bar = QProgressBar()
         self.cancel_button = QPushButton("Cancel")
         self.resume_button = QPushButton("Resume")
@@ -283,7 +286,7 @@ class TrainPage(QWizardPage):
         self.log.setMaximumBlockCount(500)
         self.log.setMaximumHeight(110)
         row = QHBoxLayout()
-        row.addWidget(self.epoch_label)
+        row.addWidget(self.epoch_label, 1)
         row.addWidget(self.bar, 1)
         row.addWidget(self.cancel_button)
         row.addWidget(self.resume_button)
@@ -291,15 +294,17 @@ class TrainPage(QWizardPage):
         layout.addWidget(self.curves.canvas, 1)
         layout.addLayout(row)
         layout.addWidget(self.log)
-        self.signals = TrainSignals()
-        self.signals.batch.connect(self._batch)
-        self.signals.epoch_begin.connect(self._epoch_begin)
-        self.signals.epoch_end.connect(self._epoch_end)
-        self.signals.log.connect(self.log.appendPlainText)
-        self.task: Task | None = None
+        self.timer = QTimer(self, interval=self.POLL_MS)
+        self.timer.timeout.connect(self._poll)
+        self.process = None
         self.card: dict | None = None
         self.config = None
         self._epoch, self._epoch_started = 0, 0.0
+
+    @property
+    def task(self):
+        """The running training (None when none runs)."""
+        return self.process
 
     def initializePage(self) -> None:
         wizard = self.wizard()
@@ -311,44 +316,56 @@ class TrainPage(QWizardPage):
             self.start()
 
     def start(self) -> None:
-        if self.task is not None:
+        if self.process is not None:
             return
-        from photo_sorter import training
+        from photo_sorter.gui.config import log_dir
+        from photo_sorter.train_process import TrainingProcess
 
-        config, signals = self.config, self.signals
-
-        def work(progress, cancel):
-            import keras
-
-            class Live(keras.callbacks.Callback):
-                def on_epoch_begin(self, epoch, logs=None):
-                    signals.epoch_begin.emit(epoch)
-
-                def on_train_batch_end(self, batch, logs=None):
-                    signals.batch.emit(batch + 1, int(self.params.get("steps") or 0),
-                                       float((logs or {}).get("loss", 0.0)))
-
-                def on_epoch_end(self, epoch, logs=None):
-                    signals.epoch_end.emit(epoch, {k: float(v) for k, v in (logs or {}).items()})
-
-            return training.train(config, callbacks=[Live()], cancel=cancel,
-                                  log=lambda *msg: signals.log.emit(" ".join(map(str, msg))))
-
-        self.task = Task(work, self)
-        self.task.succeeded.connect(self._done)
-        self.task.failed.connect(self._failed)
-        self.task.finished.connect(self._ended)
+        self.process = TrainingProcess(self.config, log_dir() / "training.log")
         self.cancel_button.setEnabled(True)
         self.resume_button.setEnabled(False)
-        self.epoch_label.setText("Preparing (loading TensorFlow and the images)…")
+        self.epoch_label.setText("Preparing (starting TensorFlow and reading the images)…")
         self.bar.setMaximum(0)
-        self.task.start()
+        self.process.start()
+        self.timer.start()
 
     def cancel(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
+        if self.process is not None:
+            self.process.cancel()
             self.cancel_button.setEnabled(False)
             self.epoch_label.setText("Cancelling after this batch…")
+
+    def stop(self) -> None:
+        """The wizard is closing: ask for a cancel, give the child a moment, then end it."""
+        if self.process is not None:
+            self.process.cancel()
+            self.process.process.join(10)
+            self.process.kill()
+            self._ended()
+
+    def _poll(self) -> None:
+        if self.process is None:
+            return
+        for event in self.process.poll():
+            kind, *args = event
+            if kind == "log":
+                self.log.appendPlainText(args[0])
+            elif kind == "epoch_begin":
+                self._epoch_begin(*args)
+            elif kind == "batch":
+                self._batch(*args)
+            elif kind == "epoch_end":
+                self._epoch_end(*args)
+            elif kind == "partial_epoch":
+                epoch, done, steps = args
+                self.log.appendPlainText(f"epoch {epoch + 1} stopped after {done}/{steps} batches: "
+                                         "not kept; Resume runs it again")
+            elif kind == "done":
+                self._done(*args)
+            elif kind == "failed":
+                self._failed(*args)
+        if self.process is not None and not self.process.running():
+            self._ended()
 
     def _epoch_begin(self, epoch: int) -> None:
         import time
@@ -356,6 +373,8 @@ class TrainPage(QWizardPage):
         self._epoch, self._epoch_started = epoch, time.monotonic()
 
     def _batch(self, done: int, steps: int, loss: float) -> None:
+        if self.process is not None and self.process.cancelled:
+            return
         self.bar.setMaximum(steps)
         self.bar.setValue(done)
         eta = eta_text(self._epoch_started, done, steps)
@@ -368,7 +387,9 @@ class TrainPage(QWizardPage):
 
     def _done(self, card: dict) -> None:
         if card.get("cancelled"):
-            self.epoch_label.setText("Cancelled. Resume continues from the last finished epoch.")
+            n = len(self.curves.history)
+            self.epoch_label.setText(f"Cancelled with {n} of {self.config.epochs} epochs finished. "
+                                     "Resume continues after the last finished epoch.")
             self.resume_button.setEnabled(True)
             return
         self.card = card
@@ -376,19 +397,19 @@ class TrainPage(QWizardPage):
                                  f"{card['training']['seconds']:.0f} s. Saved {self.config.out}.")
         self.bar.setMaximum(1)
         self.bar.setValue(1)
-        self.completeChanged.emit()
 
     def _failed(self, message: str) -> None:
         self.epoch_label.setText(f"<span style='color:#c0392b'><b>Training failed:</b> {message}</span>")
         self.resume_button.setEnabled(True)
 
     def _ended(self) -> None:
-        self.task = None
+        self.timer.stop()
+        self.process = None
         self.cancel_button.setEnabled(False)
         self.completeChanged.emit()
 
     def isComplete(self) -> bool:
-        return self.card is not None and self.task is None
+        return self.card is not None and self.process is None
 
 
 class ResultsPage(QWizardPage):
@@ -463,19 +484,40 @@ class InstallPage(QWizardPage):
         self.repredict = QCheckBox("Re-run attribute prediction on the library now "
                                    "(the earlier model's predictions are kept)")
         self.repredict.setChecked(True)
+        self.warning = QLabel()
+        self.warning.setWordWrap(True)
+        self.warning.setStyleSheet("color: #b03a2e")
+        self.anyway = QCheckBox("Install it anyway")
+        self.anyway.toggled.connect(lambda _on: self.completeChanged.emit())
         layout = QVBoxLayout(self)
         layout.addWidget(self.info)
+        layout.addWidget(self.warning)
+        layout.addWidget(self.anyway)
         layout.addWidget(self.repredict)
         layout.addStretch()
         self.setFinalPage(True)
+        self.useless = False
 
     def initializePage(self) -> None:
-        out = self.wizard().page_train.config.out
+        from photo_sorter.library import majority_only
+
+        page = self.wizard().page_train
+        out = page.config.out
         self.info.setText(
             f"The new model is saved as <b>{out}</b> with its card. Press Finish to make it the "
             "active model: new scans use it and the filter, clusters and best-smiling views read "
-            "its predictions. The previous model stays in the library (its file and predictions are "
-            "kept), so you can switch back by installing it again.")
+            "its predictions. The previous model stays in the library with its predictions: switch "
+            "back any time in Tools › Manage attribute models.")
+        self.useless = majority_only(page.card or {})
+        self.warning.setText("<b>This model is no better than always giving the more common answer</b> "
+                             "(balanced accuracy 50 % on every attribute): its tags would say nothing. "
+                             "Train longer or on more images before installing it." if self.useless else "")
+        self.warning.setVisible(self.useless)
+        self.anyway.setVisible(self.useless)
+        self.anyway.setChecked(False)
+
+    def isComplete(self) -> bool:
+        return not self.useless or self.anyway.isChecked()
 
 
 class RetrainWizard(QWizard):
@@ -486,14 +528,14 @@ class RetrainWizard(QWizard):
     install = Signal(str, bool)
 
     def __init__(self, models_dir: Path, installed_card: dict | None = None,
-                 tflite_path: Path | None = None, parent=None):
+                 tflite_path: Path | None = BUNDLED_TFLITE, installed_model: Path | None = None, parent=None):
         super().__init__(parent)
         self.setWindowTitle("Retrain the attribute model")
         self.setWizardStyle(QWizard.WizardStyle.ClassicStyle)
         self.resize(860, 640)
         self.page_folder = FolderPage()
         self.page_attributes = AttributesPage()
-        self.page_settings = SettingsPage(Path(models_dir), tflite_path)
+        self.page_settings = SettingsPage(Path(models_dir), tflite_path, installed_model)
         self.page_train = TrainPage()
         self.page_results = ResultsPage(installed_card)
         self.page_install = InstallPage()
@@ -502,11 +544,11 @@ class RetrainWizard(QWizard):
             self.addPage(page)
 
     def done(self, result: int) -> None:
-        """Closing the wizard stops training at the next batch (Resume works next time)."""
-        for task in (self.page_train.task, self.page_folder.task):
-            if task is not None:
-                task.cancel()
-                task.wait()
+        """Closing the wizard stops training (its finished epochs are kept for a later Resume)."""
+        self.page_train.stop()
+        if self.page_folder.task is not None:
+            self.page_folder.task.cancel()
+            self.page_folder.task.wait()
         if result == QDialog.DialogCode.Accepted and self.page_train.card is not None:
             self.install.emit(self.page_train.config.out, self.page_install.repredict.isChecked())
         super().done(result)
