@@ -38,6 +38,12 @@ def scan_roots(files: set[Path], folders: set[Path], watched: list[Path]) -> lis
     return kept + loose
 
 
+def _raw_beside_jpeg(path: Path) -> bool:
+    """The RAW of a RAW+JPEG pair (discover leaves it to its JPEG; as a file root it would not)."""
+    return path.suffix.lower() in imaging.RAW_EXTENSIONS and any(
+        path.with_suffix(ext).exists() for e in imaging.PAIRED_EXTENSIONS for ext in (e, e.upper()))
+
+
 class Watcher(FileSystemEventHandler):
     """Watch `roots` and scan what changes into the library `db` on a worker thread.
 
@@ -75,8 +81,8 @@ class Watcher(FileSystemEventHandler):
             if event.is_directory:
                 if event.event_type != "modified":  # a folder's own mtime says nothing new
                     folders.add(path)
-            elif imaging.skip_reason(path) is not None:  # not a photo (the library's own files too)
-                continue
+            elif imaging.skip_reason(path) is not None or _raw_beside_jpeg(path):
+                continue  # not a photo (the library's own files too), or only listed
             elif path.is_file():
                 files.add(path)
             else:  # gone (deleted, moved away): its folder tells the scan

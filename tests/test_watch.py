@@ -74,6 +74,7 @@ def test_files_added_renamed_deleted_while_watching(tmp_path, model):
         (lib / ".hidden").mkdir()
         plain(lib / ".hidden" / "secret.jpg", 30)
         (lib / "notes.txt").write_text("not a photo")
+        (lib / "sub" / "portrait.CR2").write_bytes(b"the RAW of portrait.jpg: listed, never decoded")
         wait_for(lambda: rows(engine).get("portrait.jpg") == ("ok", 1) and "new.jpg" in rows(engine))
         latency = time.monotonic() - started
         with session_factory(engine)() as s:
