@@ -29,10 +29,13 @@ _PLAIN = (
 )
 
 
-def plain_problem(error: str | None) -> str:
-    """One plain sentence for a stored scan error ('OSError: image file is truncated (31 bytes
-    not processed)' -> 'The file ends early (damaged, or still being copied).')."""
+def plain_problem(error: str | None, kind: str = "error") -> str:
+    """One plain sentence for a stored scan problem ('OSError: image file is truncated (31 bytes
+    not processed)' -> 'The file ends early (damaged, or still being copied).'). A file skipped
+    on purpose (kind 'skipped', scan.PROBLEMS) keeps the scan's own reason, which is plain."""
     text = (error or "").strip()
+    if kind == "skipped":
+        return f"Skipped on purpose: {text[:1].lower() + text[1:]}" if text else "Skipped on purpose."
     for pattern, message in _PLAIN:
         if re.search(pattern, text, re.IGNORECASE):
             return message
@@ -73,7 +76,7 @@ def counts(engine: Engine) -> dict:
 def problems(engine: Engine, ignored: set[str] = frozenset()) -> list[dict]:
     """The unreadable files (the set `counts` calls errors) less those the user chose to ignore,
     each with a plain message."""
-    return [{**r, "message": plain_problem(r["error"])} for r in list_errors(engine)
+    return [{**r, "message": plain_problem(r["error"], r["kind"])} for r in list_errors(engine)
             if r["path"] not in ignored]
 
 

@@ -181,6 +181,9 @@ def test_8_the_scope_is_shown_and_every_pane_follows_it(crafted_window, qtbot):
     assert "All photos" in win.scope.text() and not win.back_button.isVisible()
     win.grid.setCurrentIndex(win.grid_model.index(7))  # g1.jpg: not in the smiling cluster
     assert win.photo_view.detail is not None
+    win.filter_panel.set_choice("Eyeglasses", "yes")
+    qtbot.waitUntil(lambda: win.source[0] == "photos", timeout=20000)
+    assert "Filter: Eyeglasses" in win.scope.text()
     view = win.clusters_view
     view.k_spin.setValue(2)
     view.run_button.click()
@@ -192,6 +195,7 @@ def test_8_the_scope_is_shown_and_every_pane_follows_it(crafted_window, qtbot):
     assert sorted(names(win)) == [f"s{i}.jpg" for i in range(6)]
     assert win.photo_view.detail is None  # g1 is not in the grid any more
     assert win.library_panel.list.currentItem() is None  # the panel does not claim "All photos"
+    assert win.filter_panel.expression.text() == "" and win.filter_panel.choices() == {}
     shot(win, "scope_cluster")
     all_item = win.library_panel.list.item(0)
     win.library_panel.list.itemClicked.emit(all_item)
@@ -254,6 +258,8 @@ def test_plain_problem_messages():
     assert library.plain_problem("PermissionError: [Errno 13] Permission denied: '/x.jpg'") \
         == "No permission to read this file."
     assert library.plain_problem("ValueError: something new") == "Something new"
+    assert library.plain_problem("file too large (2 bytes); skipped", "skipped") \
+        == "Skipped on purpose: file too large (2 bytes); skipped"
 
 
 def test_viewer_steps_zooms_and_hides_boxes(crafted_window, qtbot):

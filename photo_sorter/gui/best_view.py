@@ -10,7 +10,7 @@ from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QColor, QIcon
 from PySide6.QtWidgets import (
     QCheckBox, QDoubleSpinBox, QFileDialog, QFrame, QHBoxLayout, QLabel, QListView, QListWidget,
-    QListWidgetItem, QMenu, QPushButton, QScrollArea, QToolButton, QVBoxLayout, QWidget,
+    QListWidgetItem, QMenu, QPushButton, QScrollArea, QSizePolicy, QToolButton, QVBoxLayout, QWidget,
 )
 
 from photo_sorter.gui.config import remember_folder, start_folder
@@ -36,6 +36,7 @@ class GroupRow(QFrame):
         super().__init__(parent)
         self.group, self.loader = group, loader
         self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)  # compact: never stretched
         start = group.get("start")
         when = f"{start:%Y-%m-%d %H:%M:%S}" if hasattr(start, "strftime") else str(start or "")
         from photo_sorter.selection import plain_ranking

@@ -44,8 +44,10 @@ class ClustersView(QWidget):
         self.run_button = QPushButton("Run clustering")
         self.run_button.clicked.connect(lambda: self.run_clustering())
         self.runs_combo = QComboBox()
+        self.runs_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.runs_combo.activated.connect(lambda i: self.load(self.runs_combo.itemData(i)))
         form = QFormLayout()
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         form.addRow("k (clusters):", self.k_spin)
         form.addRow("Earlier runs:", self.runs_combo)
         left = QVBoxLayout()
@@ -145,7 +147,7 @@ class ClustersView(QWidget):
                              .order_by(ClusterRun.id.desc())).all()
         self.runs_combo.clear()
         for r in runs:
-            self.runs_combo.addItem(f"#{r.id} · {r.k} clusters · {r.created_at:%d %b %H:%M}", r.id)
+            self.runs_combo.addItem(f"#{r.id} · k={r.k} · {r.created_at:%d %b %H:%M}", r.id)
         self.runs_combo.setEnabled(bool(runs))
         if runs:
             self.load(runs[0].id)

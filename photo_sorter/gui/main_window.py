@@ -189,7 +189,8 @@ class MainWindow(QMainWindow):
 
         self.filter_panel = FilterPanel(engine, settings, list(DEFAULT_ATTRIBUTES))
         self.filter_panel.results.connect(
-            lambda rows: self.show_source(("photos", rows), f"Filter: {self.filter_panel.expression.text()}"))
+            lambda rows: self.show_source(("photos", rows), f"Filter: {self.filter_panel.expression.text()}",
+                                          from_filter=True))
         self.filter_panel.cleared.connect(
             lambda: self.source[0] == "photos" and self.show_source(("all", None)))
         self.filter_dock = self._dock("Filter by attribute", self.filter_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
@@ -206,7 +207,7 @@ class MainWindow(QMainWindow):
         for text, tip, slot in (
                 ("Show in folder", "Open the folder that holds the file", lambda: self.show_in_folder(self._problem_path())),
                 ("Retry", "Read the file again (after it finished copying, or was repaired)", self.retry_problem),
-                ("Ignore this file", "Stop listing this file (Rescan still skips it)", self.ignore_problem)):
+                ("Ignore this file", "Stop listing this file here (it stays unreadable to the library)", self.ignore_problem)):
             b = QPushButton(text)
             b.setToolTip(tip)
             b.clicked.connect(slot)
@@ -473,7 +474,7 @@ class MainWindow(QMainWindow):
         self.refresh()
 
     # --- showing photos ------------------------------------------------------------------------------
-    def show_source(self, source: tuple[str, object], title: str = "") -> None:
+    def show_source(self, source: tuple[str, object], title: str = "", from_filter: bool = False) -> None:
         """What the grid shows: ("all", None), ("folder", path) or ("photos", [rows with score])
         under `title` (a filter's expression, a cluster's name). The scope line above the grid,
         the library panel's selection and the photo pane follow it."""
@@ -483,7 +484,7 @@ class MainWindow(QMainWindow):
         self.library_panel.set_folders(
             library.counts(self.engine)["photos"], self._folder_states(), self.scanning,
             chosen=value if kind == "folder" else (None if kind == "all" else False))
-        if kind != "photos":
+        if not from_filter:  # the filter no longer describes the grid
             self.filter_panel.forget_results()
         self._refresh_grid(new_scope=True)
 
