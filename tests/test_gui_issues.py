@@ -332,3 +332,42 @@ def test_sort_by_name_and_date(crafted_window):
     win.sort.setCurrentIndex(win.sort.findData("date"))
     assert names(win)[:6] == [f"s{i}.jpg" for i in range(6)]  # May before June
     assert np.all(np.diff([r["captured_at"].timestamp() for r in win.grid_model.rows]) >= 0)
+    win.sort.setCurrentIndex(win.sort.findData("attr:Smiling"))
+    assert names(win)[:3] == ["s3.jpg", "s5.jpg", "s4.jpg"]  # 0.99, 0.85, 0.80
+    assert win.grid.verticalScrollBar().value() == 0
+
+
+def test_activate_model_switches_the_active_one(crafted_window, tmp_path):
+    from photo_sorter.store import ModelVersion
+
+    win = crafted_window
+    with session_factory(win.engine)() as s:
+        s.add(ModelVersion(name="other", sha256="2" * 64, path=str(tmp_path / "o.keras"),
+                           attributes=["Smiling"], thresholds={"Smiling": 0.5}, card={}, active=False))
+        s.commit()
+    other = next(m for m in library.models(win.engine) if m["name"] == "other")
+    library.activate_model(win.engine, other["id"])
+    assert [m["name"] for m in library.models(win.engine) if m["active"]] == ["other"]
+    win.model_changed()
+    assert sorted(win.filter_panel.groups) == ["Smiling"]
+    with pytest.raises(ValueError):
+        library.activate_model(win.engine, 999)
+
+
+@pytest.mark.slow
+def test_screenshots_script_saves_every_view(tmp_path):
+    """scripts/screenshots.py opens the real (xcb) app under Xvfb and saves each view."""
+    import shutil
+    import subprocess
+    import sys
+
+    from test_gui import REPO
+
+    if shutil.which("xvfb-run") is None:
+        pytest.skip("xvfb-run is not installed (apt-get install xvfb)")
+    env = {k: v for k, v in __import__("os").environ.items() if k not in ("DISPLAY", "QT_QPA_PLATFORM")}
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "screenshots.py"), "--out", str(tmp_path)],
+                            capture_output=True, text=True, env=env, timeout=600, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    pngs = sorted(tmp_path.glob("*.png"))
+    assert len(pngs) == 16 and all(p.stat().st_size > 5000 for p in pngs)

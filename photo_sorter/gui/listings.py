@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from photo_sorter.library import under as _under
-from photo_sorter.store import ModelVersion, Photo, ScanRun, predictions_table
+from photo_sorter.store import Face, ModelVersion, Photo, ScanRun, predictions_table
 
 PHOTO_COLUMNS = (Photo.id, Photo.path, Photo.mtime_ns, Photo.size, Photo.n_faces, Photo.status,
                  Photo.error, Photo.captured_at)
@@ -20,7 +20,8 @@ ORDERS = {"added": "Date added", "date": "Date taken", "name": "File name"}
 
 def photo_rows(engine: Engine, folder: str | None = None, ids: list[int] | None = None,
                after_id: int | None = None, order: str = "added") -> list[dict]:
-    """Photos in scan order (new ones append at the end), by date taken or by file name,
+    """Photos in scan order (new ones append at the end), by date taken, by file name or by an
+    attribute's confidence ("attr:Smiling"),
     optionally under one folder, or only those added after `after_id` (a running scan's new
     rows). With `ids`, their order is kept (a filter's best-first ranking). 10k rows in ~0.1 s."""
     stmt = select(*PHOTO_COLUMNS).where(Photo.status != "missing").order_by(Photo.id)
@@ -33,11 +34,26 @@ def photo_rows(engine: Engine, folder: str | None = None, ids: list[int] | None 
     if ids is not None:
         by_id = {r["id"]: r for r in rows}
         return [by_id[i] for i in ids if i in by_id]
-    if order == "date":  # undated (unreadable) photos last
+    if order.startswith("attr:"):  # most confident first; photos without a face last
+        confidence = attribute_confidence(engine, order[5:])
+        rows.sort(key=lambda r: (-confidence.get(r["id"], -1.0), r["id"]))
+    elif order == "date":  # undated (unreadable) photos last
         rows.sort(key=lambda r: (r["captured_at"] is None, r["captured_at"] or 0, r["id"]))
     elif order == "name":
         rows.sort(key=lambda r: (Path(r["path"]).name.lower(), r["path"]))
     return rows
+
+
+def attribute_confidence(engine: Engine, attribute: str) -> dict[int, float]:
+    """Per photo, the active model's highest probability of `attribute` over its faces."""
+    model = active_model(engine)
+    if model is None or attribute not in model["attributes"]:
+        return {}
+    t = predictions_table
+    stmt = (select(Face.photo_id, func.max(t.c[attribute])).join(t, t.c.face_id == Face.id)
+            .where(t.c.model_id == model["id"]).group_by(Face.photo_id))
+    with engine.connect() as conn:
+        return {photo_id: value for photo_id, value in conn.execute(stmt) if value is not None}
 
 
 def folder_state(engine: Engine, folder: str) -> dict:

@@ -139,8 +139,6 @@ class MainWindow(QMainWindow):
         self.back_button.setToolTip("Back to all photos (Alt+Left)")
         self.back_button.clicked.connect(lambda: self.show_source(("all", None)))
         self.sort = QComboBox()
-        for key, text in listings.ORDERS.items():
-            self.sort.addItem(f"Sort: {text}", key)
         self.sort.setToolTip("Order of the photos (a filter's matches are always best first)")
         self.sort.currentIndexChanged.connect(lambda _i: self._refresh_grid(new_scope=True))
         self.size_slider = QSlider(Qt.Orientation.Horizontal)
@@ -338,9 +336,23 @@ class MainWindow(QMainWindow):
         if (attributes, unreliable) == (self.attributes, getattr(self, "unreliable", None)):
             return
         self.attributes, self.unreliable = attributes, unreliable
+        self._fill_sort(attributes)
         self.filter_panel.set_attributes(attributes, unreliable)
         self.clusters_view.set_attributes(attributes, unreliable)
         self.face_panel.unreliable = unreliable
+
+    def _fill_sort(self, attributes: list[str]) -> None:
+        """Date, name, then 'Most likely: <attribute>' for each attribute of the active model."""
+        current = self.sort.currentData()
+        self.sort.blockSignals(True)
+        self.sort.clear()
+        for key, text in listings.ORDERS.items():
+            self.sort.addItem(f"Sort: {text}", key)
+        self.sort.insertSeparator(self.sort.count())
+        for a in sorted(attributes, key=label):
+            self.sort.addItem(f"Sort: most {label(a).lower()} first", f"attr:{a}")
+        self.sort.setCurrentIndex(max(0, self.sort.findData(current)))
+        self.sort.blockSignals(False)
 
     def _model_loaded(self, info: dict) -> None:
         self.model_label.setText(f"Model: {info['name']}")
@@ -514,7 +526,7 @@ class MainWindow(QMainWindow):
         large library); otherwise re-read the whole listing. new_scope: another listing (a new
         filter, folder or order), which opens at its top: its best matches, its first photos."""
         kind, value = self.source
-        order = self.sort.currentData()
+        order = self.sort.currentData() or "added"
         self.sort.setEnabled(kind != "photos")
         self.back_button.setVisible(kind != "all")
         if live and kind != "photos" and order == "added" and self.grid_model.rows:
