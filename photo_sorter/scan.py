@@ -702,6 +702,10 @@ def repredict(
     by_photo: dict[int, list] = {}
     for row in todo:
         by_photo.setdefault(row.photo_id, []).append(row)
+    # Copies (same content, same landmarks) are decoded and aligned once.
+    by_content: dict[tuple, list[list]] = {}
+    for rows in by_photo.values():
+        by_content.setdefault((rows[0].content_hash, repr([r.landmarks for r in rows])), []).append(rows)
     result = {"model_id": model_id, "faces": 0, "photos": 0, "errors": 0}
     face_ids, frames = [], []
 
@@ -714,29 +718,43 @@ def repredict(
         face_ids.clear()
         frames.clear()
 
-    for done, rows in enumerate(by_photo.values()):
+    done = 0
+    for group in by_content.values():
         if cancel is not None and cancel.is_set():
             break
         if progress is not None:
             progress(ScanProgress("predicting", len(by_photo), done, result["faces"],
-                                  result["errors"], rows[0].path))
-        try:
-            data, st = imaging.read_file(rows[0].path)
-            if hashlib.sha256(data).hexdigest() != rows[0].content_hash:
-                raise imaging.PhotoError("changed since it was scanned")
-            photo = imaging.open_photo(rows[0].path, data, st.st_mtime)
-            side = options.detection_side(photo)
-            frames.extend(_frames(photo, [r.landmarks for r in rows], side))
-        except Exception:  # noqa: BLE001 - unreadable now; the next scan records why
-            result["errors"] += 1
+                                  result["errors"], group[0][0].path))
+        done += len(group)
+        aligned = None
+        for rows in group:  # the first copy whose file still has the content
+            try:
+                aligned = _realign(rows, options)
+                break
+            except Exception:  # noqa: BLE001 - unreadable now; the next scan records why
+                continue
+        if aligned is None:
+            result["errors"] += len(group)
             continue
-        face_ids.extend(r.id for r in rows)
-        result["photos"] += 1
+        for rows in group:
+            face_ids.extend(r.id for r in rows)
+            frames.extend(aligned)
+        result["photos"] += len(group)
         if len(frames) >= options.predict_batch:
             flush()
     flush()
     result["seconds"] = round(time.monotonic() - started, 2)
     return result
+
+
+def _realign(rows: list, options: ScanOptions) -> list[np.ndarray]:
+    """Aligned frames of one photo's faces from their stored landmarks, if the file still has
+    the content they came from."""
+    data, st = imaging.read_file(rows[0].path)
+    if hashlib.sha256(data).hexdigest() != rows[0].content_hash:
+        raise imaging.PhotoError("changed since it was scanned")
+    photo = imaging.open_photo(rows[0].path, data, st.st_mtime)
+    return _frames(photo, [r.landmarks for r in rows], options.detection_side(photo))
 
 
 def list_missing(db) -> list[dict]:

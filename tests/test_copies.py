@@ -92,3 +92,29 @@ def test_a_changed_file_that_becomes_a_copy_takes_the_other_photos_faces(tmp_pat
     assert analysed == [] and summary["photos_changed"] == 1 and summary["photos_copied"] == 1
     faces = faces_by_name(engine)
     assert faces["photos/a.jpg"] == faces["photos/b.jpg"] and len(faces["photos/a.jpg"]) == 2
+
+
+def test_repredict_decodes_each_content_once(tmp_path, model, monkeypatch):
+    from test_scan import tiny_model
+
+    lib = tmp_path / "photos"
+    lib.mkdir()
+    for name in ("a.jpg", "b.jpg", "c.jpg"):
+        shutil.copy(TWO, lib / name)
+    shutil.copy(PORTRAIT, lib / "d.jpg")
+    engine = open_engine(tmp_path / "library.db")
+    scan.scan(engine, [lib], model=model)
+    read, real = [], scan.imaging.read_file
+    monkeypatch.setattr(scan.imaging, "read_file", lambda path: read.append(path) or real(path))
+    result = scan.repredict(engine, tiny_model(tmp_path, ["Smiling", "Male"]))
+    assert len(read) == 2 and (result["faces"], result["photos"], result["errors"]) == (7, 4, 0)
+    with session_factory(engine)() as s:
+        smiling = s.execute(select(Photo.path, predictions_table.c.Smiling).select_from(Photo)
+                            .join(Face, Face.photo_id == Photo.id)
+                            .join(predictions_table, predictions_table.c.face_id == Face.id)
+                            .where(predictions_table.c.model_id == result["model_id"])
+                            .order_by(Photo.path, Face.index)).all()
+    per_photo = {}
+    for path, value in smiling:
+        per_photo.setdefault(path.rsplit("/", 1)[-1], []).append(value)
+    assert per_photo["a.jpg"] == per_photo["b.jpg"] == per_photo["c.jpg"] and len(per_photo["a.jpg"]) == 2
