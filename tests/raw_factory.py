@@ -44,8 +44,9 @@ def _ifd(entries: dict, offset: int) -> bytes:
 
 
 def make_dng(path: Path, scene: np.ndarray, preview: Image.Image | None = None, orientation: int = 1,
-             taken: str | None = "2021:06:01 10:15:00") -> Path:
-    """Write `scene` (H x W x 3 uint8, even sides) as a DNG; `preview` is embedded as JPEG."""
+             taken: str | None = "2021:06:01 10:15:00", jpeg_preview: bool = True) -> Path:
+    """Write `scene` (H x W x 3 uint8, even sides) as a DNG; `preview` is embedded as JPEG, or
+    as uncompressed 8-bit RGB (which LibRaw hands over as a bitmap)."""
     h, w, _ = scene.shape
     s = scene.astype(np.uint16) * 16
     cfa = np.empty((h, w), "<u2")
@@ -55,7 +56,10 @@ def make_dng(path: Path, scene: np.ndarray, preview: Image.Image | None = None, 
     jpeg = b""
     if preview is not None:
         buf = io.BytesIO()
-        preview.convert("RGB").save(buf, "JPEG", quality=90)
+        if jpeg_preview:
+            preview.convert("RGB").save(buf, "JPEG", quality=90)
+        else:
+            buf.write(preview.convert("RGB").tobytes())
         jpeg = buf.getvalue() + b"\0" * (len(buf.getvalue()) % 2)
     raw_at = 8 + len(jpeg)
     raw_ifd_at = raw_at + len(raw)
@@ -75,7 +79,8 @@ def make_dng(path: Path, scene: np.ndarray, preview: Image.Image | None = None, 
         sub = _ifd({254: (4, 0), **raw_tags}, raw_ifd_at)
         main_at = raw_ifd_at + len(sub)
         main.update({254: (4, 1), 256: (4, preview.width), 257: (4, preview.height),
-                     258: (3, (8, 8, 8)), 259: (3, 7), 262: (3, 6), 273: (4, 8), 277: (3, 3),
+                     258: (3, (8, 8, 8)), 259: (3, 7 if jpeg_preview else 1),
+                     262: (3, 6 if jpeg_preview else 2), 273: (4, 8), 277: (3, 3),
                      278: (4, preview.height), 279: (4, len(jpeg)), 330: (4, raw_ifd_at)})
     Path(path).write_bytes(b"II*\0" + struct.pack("<I", main_at) + jpeg + raw + sub + _ifd(main, main_at))
     return Path(path)

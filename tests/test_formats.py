@@ -81,11 +81,12 @@ def scene(h: int = 64, w: int = 96) -> np.ndarray:
     return a
 
 
+@pytest.mark.parametrize("jpeg", [True, False])
 @pytest.mark.parametrize("orientation", [1, 6, 8])
-def test_raw_uses_a_large_preview_oriented_like_the_raw(tmp_path, monkeypatch, orientation):
+def test_raw_uses_a_large_preview_oriented_like_the_raw(tmp_path, monkeypatch, orientation, jpeg):
     monkeypatch.setattr(imaging, "RAW_PREVIEW_MIN_SIDE", 40)
     preview = Image.fromarray(scene()).resize((40, 30))
-    path = make_dng(tmp_path / "shot.dng", scene(), preview, orientation=orientation)
+    path = make_dng(tmp_path / "shot.dng", scene(), preview, orientation=orientation, jpeg_preview=jpeg)
     photo = imaging.open_photo(path)
     (w, h), (row, col) = ORIENTED[orientation]
     pixels = np.asarray(photo.image())
