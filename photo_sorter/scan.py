@@ -664,12 +664,16 @@ def _claim_moved(candidates: deque | None, seen: set, moved_from: set):
 
 def _mark_missing(Session, known: dict, present: set[str]) -> int:
     """Known rows (all under the scanned roots) whose files are gone become `missing`, kept
-    until purged."""
-    gone = [row.id for path, row in known.items() if row.status != "missing" and path not in present]
+    until purged. The report of a folder (one that could not be listed, a link not followed)
+    that is not reported again is deleted: it was never a photo."""
+    gone, settled = [], []
+    for path, row in known.items():
+        if row.status != "missing" and path not in present:
+            (settled if row.status in PROBLEMS and os.path.isdir(path) else gone).append(row.id)
     with Session.begin() as session:
-        for start in range(0, len(gone), 500):
-            session.execute(update(Photo).where(Photo.id.in_(gone[start:start + 500]))
-                            .values(status="missing"))
+        for ids, change in ((gone, update(Photo).values(status="missing")), (settled, delete(Photo))):
+            for start in range(0, len(ids), 500):
+                session.execute(change.where(Photo.id.in_(ids[start:start + 500])))
     return len(gone)
 
 

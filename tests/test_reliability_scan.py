@@ -92,6 +92,9 @@ def test_a_folder_that_cannot_be_listed_keeps_its_photos(tmp_path, monkeypatch):
     assert [after[str(p)].status for p in inner + outer] == ["ok", "ok", "ok"]
     assert after[str(tmp_path / "lib" / "inner")].error == "cannot list folder: Permission denied"
     assert scan.list_missing(engine) == [] and scan.purge_missing(engine) == 0
+    monkeypatch.setattr(scan.os, "walk", real_walk)  # listable again: the report goes
+    assert scan.scan(engine, [tmp_path / "lib"])["errors"] == 0
+    assert sorted(rows(engine)) == sorted(str(p) for p in inner + outer) and scan.list_missing(engine) == []
 
 
 def test_a_root_that_is_not_there_marks_nothing_missing(tmp_path):
