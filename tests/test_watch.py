@@ -151,3 +151,20 @@ def test_cli_scan_watch_reports_batches_until_interrupted(tmp_path):
     finally:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=60) == 0
+
+
+def test_folders_moved_in_and_deleted_while_watching(tmp_path, model):
+    lib, outside = tmp_path / "photos", tmp_path / "elsewhere" / "trip"
+    lib.mkdir()
+    outside.mkdir(parents=True)
+    for i in range(3):
+        plain(outside / f"trip_{i}.jpg", 40 * i)
+    engine = open_engine(tmp_path / "library.db")
+    watcher = Watcher(engine, [lib], model=model, quiet=0.5).start()
+    try:
+        outside.rename(lib / "trip")  # a whole folder arrives at once
+        wait_for(lambda: len(rows(engine)) == 3)
+        shutil.rmtree(lib / "trip")
+        wait_for(lambda: {status for status, _ in rows(engine).values()} == {"missing"})
+    finally:
+        watcher.stop()
