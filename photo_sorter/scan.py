@@ -35,6 +35,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from photo_sorter import align, faces, imaging
+from photo_sorter.errors import log_failure, one_line
 from photo_sorter.model import (
     BUNDLED_MODEL, AttributeModel, ModelError, device_name, file_sha256, read_card,
 )
@@ -359,10 +360,10 @@ def _prediction_rows(model: AttributeModel, model_id: int, face_ids, probabiliti
     ]
 
 
-def _write(Session, model: AttributeModel, model_id: int, batch: list[_Pending]) -> list[_Pending]:
+def _write(Session, model: AttributeModel, model_id: int, batch: list[_Pending]) -> list[str]:
     """Predict the batch's faces in one model call and store the batch in one transaction.
     Should one row be refused (a constraint, a value out of range), the others are stored one
-    by one; the refused ones are returned, none of them taking the batch down."""
+    by one; each refused one is logged and returned as 'path: why', none taking the batch down."""
     frames = [f for item in batch for f in item.frames]
     probabilities = iter(_predict(model, frames) if frames else [])
     for item in batch:
@@ -370,13 +371,15 @@ def _write(Session, model: AttributeModel, model_id: int, batch: list[_Pending])
     return _store_or_split(Session, model, model_id, batch)
 
 
-def _store_or_split(Session, model: AttributeModel, model_id: int, batch: list[_Pending]) -> list[_Pending]:
+def _store_or_split(Session, model: AttributeModel, model_id: int, batch: list[_Pending]) -> list[str]:
     try:
         _store(Session, model, model_id, batch)
         return []
-    except (IntegrityError, DataError, OverflowError):
+    except (IntegrityError, DataError, OverflowError) as exc:
         if len(batch) == 1:
-            return batch
+            where = display_path(batch[0].values.get("path", f"row {batch[0].row_id}"))
+            log_failure(exc, f"scan could not store {where}")
+            return [f"{where}: {one_line(exc)}"]
     return [bad for item in batch for bad in _store_or_split(Session, model, model_id, [item])]
 
 
@@ -553,7 +556,7 @@ def scan(
     finally:
         counts["skipped"] = dict(sorted(counts["skipped"].items()))
         summary = {"photos_seen": len(files), **counts, "errors": sum(counts["problems"].values()),
-                   "not_stored": [display_path(i.values.get("path", "?")) for i in refused],
+                   "not_stored": refused,
                    "roots_absent": [display_path(r) for r in absent],
                    "seconds": round(time.monotonic() - started, 2),
                    "cancelled": run_status == "cancelled",

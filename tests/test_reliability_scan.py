@@ -185,7 +185,7 @@ def test_one_refused_row_never_loses_its_batch(tmp_path, monkeypatch):
 
     monkeypatch.setattr(scan, "_store", refusing)
     summary = scan.scan(engine, [tmp_path / "lib"], options=scan.ScanOptions(commit_every=16))
-    assert summary["not_stored"] == [str(paths[2])]
+    assert summary["not_stored"] == [f"{paths[2]}: UNIQUE constraint failed: photos.path"]
     assert sorted(rows(engine)) == sorted(str(p) for p in paths if p != paths[2])
 
 
