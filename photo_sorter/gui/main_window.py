@@ -233,6 +233,11 @@ class MainWindow(QMainWindow):
             bar.addPermanentWidget(w)
 
         self._build_menus()
+        # Tab: library -> filter expression -> filter buttons -> grid -> photo pane
+        self.setTabOrder(self.library_panel.list, self.filter_panel.expression)
+        self.setTabOrder(self.filter_panel.expression, self.grid)
+        self.setTabOrder(self.grid, self.sort)
+        self.setTabOrder(self.sort, self.size_slider)
         self.live_timer = QTimer(self)
         self.live_timer.setInterval(LIVE_REFRESH_MS)
         self.live_timer.timeout.connect(lambda: self.refresh(live=True))
@@ -545,7 +550,7 @@ class MainWindow(QMainWindow):
             rows = listings.photo_rows(self.engine, folder=value if kind == "folder" else None, order=order)
             self.grid.empty_text = ("Scanning… photos appear here as they are read." if self.scanning
                                     else "No photos here yet.")
-        extended = self.grid_model.set_rows(rows)
+        extended = self.grid_model.set_rows(rows, show_dates=kind != "photos" and order == "date")
         if new_scope or not extended:
             self.grid.scrollToTop()
         shown = {r["id"] for r in rows}

@@ -39,6 +39,7 @@ class PhotoGridModel(QAbstractListModel):
         super().__init__(parent)
         self.loader = loader
         self.rows: list[dict] = []
+        self.show_dates = False  # sorted by date: each photo's day under its name
         self._row_of: dict[str, int] = {}
         self.set_placeholder_size(icon_size)
         loader.ready.connect(self._thumbnail_ready)
@@ -52,7 +53,11 @@ class PhotoGridModel(QAbstractListModel):
         row = self.rows[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
             name = Path(row["path"]).name
-            return f"{name}\nmatch {row['score']:.0%}" if row.get("score") is not None else name
+            if row.get("score") is not None:
+                return f"{name}\nmatch {row['score']:.0%}"
+            if self.show_dates and row.get("captured_at"):
+                return f"{name}\n{row['captured_at']:%a %d %b %Y}"
+            return name
         if role == Qt.ItemDataRole.DecorationRole:
             # an icon, not a pixmap: the view draws an icon at its icon size (the slider's),
             # a pixmap at the pixmap's own size
@@ -78,12 +83,15 @@ class PhotoGridModel(QAbstractListModel):
         self._loading = _placeholder(size, "#d8d8d8")
         self._broken = _placeholder(size, "#f2e6e6", warning=True)
 
-    def set_rows(self, rows: list[dict]) -> bool:
+    def set_rows(self, rows: list[dict], show_dates: bool = False) -> bool:
         """Replace the rows; when the new list only extends the old one (a running scan), append
-        so the view keeps its scroll position and selection, and return True."""
+        so the view keeps its scroll position and selection, and return True. show_dates: each
+        photo's day under its name (the grid sorted by date)."""
         old_ids = [r["id"] for r in self.rows]
         new_ids = [r["id"] for r in rows]
-        if len(new_ids) >= len(old_ids) and new_ids[: len(old_ids)] == old_ids and old_ids:
+        same_text = show_dates == self.show_dates
+        self.show_dates = show_dates
+        if same_text and len(new_ids) >= len(old_ids) and new_ids[: len(old_ids)] == old_ids and old_ids:
             if len(new_ids) > len(old_ids):
                 self.beginInsertRows(QModelIndex(), len(old_ids), len(new_ids) - 1)
                 self.rows = rows
