@@ -176,9 +176,13 @@ def path_key(path: Path) -> str:
     return os.fspath(path)
 
 
+_CONTROLS = {c: f"\\x{c:02x}" for c in [*range(32), 127]}
+
+
 def display_path(path: str | Path) -> str:
-    """A stored path as one printable line: bytes that are not valid UTF-8 shown as \\xNN."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
+    """A stored path as one printable line: bytes that are not valid UTF-8 and control
+    characters (a newline in a name) shown as \\xNN."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace").translate(_CONTROLS)
 
 
 def file_hash(path: Path) -> str:

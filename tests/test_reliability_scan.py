@@ -173,6 +173,18 @@ def test_non_utf8_names_print_and_export(tmp_path, capsys):
     assert capsys.readouterr().out.strip().endswith("caf\\xe9.jpg")
 
 
+def test_errors_lists_one_line_per_problem_whatever_the_name(tmp_path, capsys):
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "two\nlines.jpg").write_bytes(b"not a photo")
+    os.symlink(tmp_path, lib / "out\rside")
+    scan.scan(open_engine(tmp_path / "library.db"), [lib])
+    assert cli_main(["errors", "--db", str(tmp_path / "library.db")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and "two\\x0alines.jpg: error: not an image" in lines[1]
+    assert "out\\x0dside: skipped: link leads out" in lines[0]
+
+
 def test_one_refused_row_never_loses_its_batch(tmp_path, monkeypatch):
     paths = photos(tmp_path / "lib", 6)
     engine = open_engine(tmp_path / "library.db")

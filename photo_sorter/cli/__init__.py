@@ -112,9 +112,7 @@ def emit(result, as_json: bool, text: str | None = None) -> None:
     if as_json or text is None:
         print(json.dumps(result, indent=2, default=str))
     else:  # a file name that is not valid UTF-8 shows its bytes as \xNN
-        from photo_sorter.scan import display_path
-
-        print(display_path(text))
+        print(os.fsencode(text).decode("utf-8", "backslashreplace"))
 
 
 @contextmanager
