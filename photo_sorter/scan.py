@@ -105,7 +105,7 @@ class ScanOptions:
         return min(side, MAX_DETECT_SIDE)
 
 
-MAX_DETECT_SIDE = 4096           # ~50 MP detection copy at most (MTCNN's pyramid: ~2 GB, seconds)
+MAX_DETECT_SIDE = 4096           # the detection copy: 16 MP at most, whatever --min-face asks
 MIN_FACE_RANGE = (1, 100_000)    # pixels of the full-resolution photo
 DETECT_SIZE_RANGE = (64, MAX_DETECT_SIDE)
 
