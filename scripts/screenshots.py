@@ -140,8 +140,10 @@ def main() -> int:
     win.library_panel.list.setCurrentRow(3)  # party
     shot(win, "04_folder_scope")
     win.size_slider.setValue(96)
-    win.sort.setCurrentIndex(win.sort.findData("name"))
-    shot(win, "05_small_thumbnails_by_name")
+    win.sort.setCurrentIndex(win.sort.findData("date"))
+    win.library_panel.list.itemClicked.emit(win.library_panel.list.item(0))
+    shot(win, "05_small_thumbnails_by_date")
+    win.sort.setCurrentIndex(win.sort.findData("attr:Smiling"))
     win.size_slider.setValue(180)
     win.library_panel.list.itemClicked.emit(win.library_panel.list.item(0))
     win.filter_panel.set_choice("Smiling", "yes")

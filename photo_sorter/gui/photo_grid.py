@@ -56,7 +56,7 @@ class PhotoGridModel(QAbstractListModel):
             if row.get("score") is not None:
                 return f"{name}\nmatch {row['score']:.0%}"
             if self.show_dates and row.get("captured_at"):
-                return f"{name}\n{row['captured_at']:%a %d %b %Y}"
+                return f"{name}\n{row['captured_at']:%d %b %Y}"
             return name
         if role == Qt.ItemDataRole.DecorationRole:
             # an icon, not a pixmap: the view draws an icon at its icon size (the slider's),
