@@ -56,6 +56,7 @@ def main() -> int:
         return 0
     from photo_sorter import eigenfaces
     from photo_sorter.clusters import N_COMPONENTS, cluster_name, fit, parse_k
+    from photo_sorter.outputs import Outputs
 
     data, probs, model = loaded
     labels = data.labels.astype(int)
@@ -81,10 +82,10 @@ def main() -> int:
             idx = np.flatnonzero(first["labels"] == c)
             idx = idx[np.argsort(first["distances"][idx])]
             mean = dict(zip(data.attributes, probs[idx].mean(axis=0).tolist()))
-            eigenfaces.render_sheet(Path(args.sheets) / f"celeba_val_cluster{c + 1}.png",
-                                    cluster_name(mean, library_mean), crops[idx],
-                                    eigenfaces.compute(crops[idx], N_COMPONENTS, typical_index=0),
-                                    mean, library_mean)
+            sheet = eigenfaces.render_sheet(cluster_name(mean, library_mean), crops[idx],
+                                            eigenfaces.compute(crops[idx], N_COMPONENTS, typical_index=0),
+                                            mean, library_mean)
+            Outputs().write(Path(args.sheets) / f"celeba_val_cluster{c + 1}.png", sheet, record=True)
     single = scores(labels, np.zeros(len(labels), int), data.attributes)
     summary = {
         "model": model.name, "trained": "metrics" in model.card, "faces": len(labels),

@@ -19,6 +19,7 @@ from threadpoolctl import threadpool_limits
 from photo_sorter import eigenfaces
 from photo_sorter.attributes import CLUSTER_ATTRIBUTES, label, validate
 from photo_sorter.export import LibraryError, active_model, face_rows, require_predicted
+from photo_sorter.outputs import Outputs
 from photo_sorter.store import Cluster, ClusterMember, ClusterRun, Face, Photo, session_factory
 
 AUTO_K_RANGE = range(2, 11)
@@ -152,10 +153,13 @@ def run_clustering(engine, attributes=None, k="auto", seed: int = 0,
             clusters.append((cluster, [rows[i]["face_id"] for i in idx]))
         session.flush()
         if out_dir is not None:
+            outputs = Outputs(engine)
             for cluster, face_ids in clusters:
-                cluster.sheet_path = _write_sheet(session, cluster, face_ids, library_mean,
-                                                  Path(out_dir) / f"run{run.id}_cluster{cluster.index + 1}.png",
-                                                  seed)
+                sheet = _sheet(session, cluster, face_ids, library_mean, seed)
+                if sheet is not None:
+                    name = f"run{run.id}_cluster{cluster.index + 1}.png"
+                    cluster.sheet_path = str(outputs.write(Path(out_dir) / name, sheet, root=out_dir,
+                                                           record=True))
         session.commit()
         return {
             "run_id": run.id, "k": run.k, "silhouette": run.silhouette,
@@ -165,8 +169,8 @@ def run_clustering(engine, attributes=None, k="auto", seed: int = 0,
         }
 
 
-def _write_sheet(session, cluster: Cluster, face_ids: list[int], library_mean: dict,
-                 path: Path, seed: int) -> str | None:
+def _sheet(session, cluster: Cluster, face_ids: list[int], library_mean: dict,
+           seed: int) -> bytes | None:
     """Eigenfaces of the members nearest the centre (all of them up to EIGEN_MAX_FACES)."""
     face_ids = face_ids[:EIGEN_MAX_FACES]
     blobs = dict(session.execute(
@@ -177,8 +181,7 @@ def _write_sheet(session, cluster: Cluster, face_ids: list[int], library_mean: d
         return None
     crops = eigenfaces.decode_crops(ordered)
     faces = eigenfaces.compute(crops, N_COMPONENTS, typical_index=0, seed=seed)
-    return str(eigenfaces.render_sheet(path, cluster.name, crops, faces,
-                                       cluster.mean_probabilities, library_mean))
+    return eigenfaces.render_sheet(cluster.name, crops, faces, cluster.mean_probabilities, library_mean)
 
 
 def load_run(engine, run_id: int | None = None) -> dict:

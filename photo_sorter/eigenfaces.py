@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -94,9 +93,10 @@ def mosaic(crops: np.ndarray, columns: int = 6) -> np.ndarray:
     return sheet
 
 
-def render_sheet(path: str | Path, title: str, crops: np.ndarray, faces: Eigenfaces,
-                 mean_probabilities: dict[str, float], library_mean: dict[str, float]) -> Path:
-    """One PNG per cluster: member mosaic, mean face, synthetic face, eigenfaces, attribute bars."""
+def render_sheet(title: str, crops: np.ndarray, faces: Eigenfaces,
+                 mean_probabilities: dict[str, float], library_mean: dict[str, float]) -> bytes:
+    """One PNG per cluster (its bytes, written by outputs.Outputs): member mosaic, mean face,
+    synthetic face, eigenfaces, attribute bars."""
     n_pc = len(faces.components)
     fig = Figure(figsize=(12, 8), dpi=100)
     grid = fig.add_gridspec(3, 6, height_ratios=[1.2, 1, 1])
@@ -135,7 +135,6 @@ def render_sheet(path: str | Path, title: str, crops: np.ndarray, faces: Eigenfa
              "rebuilt from the mean and the eigenfaces only.\nEigenfaces (principal components, "
              "% of variance explained): mid-grey = 0, brighter = +, darker = - along the component.",
              ha="center", fontsize=8)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png")
-    return path
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()

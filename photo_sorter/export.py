@@ -12,16 +12,15 @@ import csv
 import io
 import json
 import os
-import tempfile
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import defusedxml.ElementTree as SafeET
-from defusedxml import DefusedXmlException
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from photo_sorter.attributes import CELEBA_ATTRIBUTES, label, validate
+from photo_sorter import imaging, xmp
+from photo_sorter.attributes import CELEBA_ATTRIBUTES, validate
+from photo_sorter.model import unreliable_attributes
+from photo_sorter.outputs import OutputError, Outputs
 from photo_sorter.store import Face, ModelVersion, Photo, predictions_table, session_factory
 
 
@@ -107,7 +106,9 @@ def export(engine, fmt: str, out: str | Path | None = None, where: str | None = 
     csv/json: `out` is a file path (None returns the text in "text"). xmp: `out` is a folder that
     receives the sidecars (mirroring the photos' folders), or None to write each sidecar beside
     its photo, named `photo.jpg.xmp` (sidecar_name="ext", darktable/digiKam) or `photo.xmp`
-    ("stem", Lightroom). Returns a summary dict.
+    ("stem", Lightroom). Photos are never written (no embedding). Every target is checked by
+    outputs.Outputs; a refused csv/json target raises OutputError (a ValueError, one line).
+    Returns a summary dict.
     """
     if fmt not in FORMATS:
         raise LibraryError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
@@ -125,19 +126,19 @@ def export(engine, fmt: str, out: str | Path | None = None, where: str | None = 
         f["attributes"] = present_attributes(f["probabilities"], thresholds)
         by_photo.setdefault(f["photo_id"], []).append(f)
     summary = {"format": fmt, "photos": len(photos), "faces": len(faces), "model_id": model.id}
+    outputs = Outputs(engine)
     if fmt == "xmp":
-        written, errors = write_sidecars(photos, by_photo, out, sidecar_name)
+        hidden = unreliable_attributes(model.card)
+        written, errors, notes = write_sidecars(photos, by_photo, out, sidecar_name, outputs, hidden)
         summary.update(sidecars=len(written), out=str(out) if out else None, files=written,
-                       errors=errors)
+                       errors=errors, notes=notes, not_written_as_keywords=sorted(hidden))
         return summary
     text = _csv_text(photos, by_photo, model.attributes) if fmt == "csv" else _json_text(photos, by_photo)
     if out is None:
         summary["text"] = text
     else:
-        out = Path(out)
-        _refuse_photo_path(engine, out)
-        _atomic_write(out, text.encode("utf-8", "surrogateescape"))  # a non-UTF-8 name: its own bytes
-        summary["out"] = str(out)
+        # a non-UTF-8 name in the text: its own bytes (surrogateescape)
+        summary["out"] = str(outputs.write(out, text.encode("utf-8", "surrogateescape")))
     return summary
 
 
@@ -196,47 +197,7 @@ def _fmt(value) -> str:
     return "" if value is None else f"{value:.4f}"
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write via a temporary file in the same folder, so a crash never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _refuse_photo_path(engine, path: Path) -> None:
-    """Never let an export target be one of the library's photos."""
-    with session_factory(engine)() as session:
-        hit = session.scalar(select(Photo.id).where(Photo.path.in_([str(path), os.path.realpath(path)])))
-    if hit is not None:
-        raise LibraryError(f"{path} is one of the library's photos; choose another output path")
-
-
 # ---------------------------------------------------------------- XMP sidecars
-
-NS = {
-    "x": "adobe:ns:meta/",
-    "rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#",
-    "dc": "http://purl.org/dc/elements/1.1/",
-    "lr": "http://ns.adobe.com/lightroom/1.0/",
-    "digiKam": "http://www.digikam.org/ns/1.0/",
-    "mwg-rs": "http://www.metadataworkinggroup.com/schemas/regions/",
-    "stArea": "http://ns.adobe.com/xmp/sType/Area#",
-    "stDim": "http://ns.adobe.com/xap/1.0/sType/Dimensions#",
-}
-for _prefix, _uri in NS.items():
-    ET.register_namespace(_prefix, _uri)
-KEYWORD_ROOT = "Faces"
-
-
-def _q(name: str) -> str:
-    prefix, local = name.split(":")
-    return f"{{{NS[prefix]}}}{local}"
 
 
 def sidecar_path(photo_path: str | Path, out_dir: str | Path | None, root: str | Path | None,
@@ -250,156 +211,50 @@ def sidecar_path(photo_path: str | Path, out_dir: str | Path | None, root: str |
     return Path(out_dir) / rel / name
 
 
-def write_sidecars(photos: list[dict], by_photo: dict, out_dir, sidecar_name: str) -> tuple[list, list]:
-    """One sidecar per photo with faces. A sidecar that cannot be merged or written is skipped
-    (left as it was) and reported, the others are still written. Returns (paths, errors)."""
+def sidecar_targets(photos: list[dict], out_dir, sidecar_name: str) -> tuple[dict, list[str]]:
+    """photo_id -> sidecar path. Photos whose `stem` sidecars would be one file (IMG_1.jpg and
+    IMG_1.png) get full-name sidecars instead, so regions of two photos never mix; each such
+    fallback is reported."""
+    root = os.path.commonpath([str(Path(ph["path"]).parent) for ph in photos]) if photos else None
+    targets = {ph["photo_id"]: sidecar_path(ph["path"], out_dir, root, sidecar_name) for ph in photos}
+    shared: dict[str, list[int]] = {}
+    for photo_id, path in targets.items():  # casefold: also one file on case-insensitive disks
+        shared.setdefault(str(path).casefold(), []).append(photo_id)
+    notes = []
+    names = {ph["photo_id"]: Path(ph["path"]).name for ph in photos}
+    for ids in shared.values():
+        if len(ids) > 1:
+            for photo_id in ids:
+                targets[photo_id] = targets[photo_id].with_name(names[photo_id] + ".xmp")
+            notes.append(f"{' and '.join(names[i] for i in ids)} would share one sidecar; "
+                         "each got its own full-name sidecar (photo.jpg.xmp)")
+    return targets, notes
+
+
+def write_sidecars(photos: list[dict], by_photo: dict, out_dir, sidecar_name: str,
+                   outputs: Outputs | None = None, hidden=()) -> tuple[list, list, list]:
+    """One sidecar per photo with faces; attributes in `hidden` (unreliable ones) are never
+    written. A sidecar that cannot be read, merged or written is left as it was and reported;
+    the others are still written. Returns (paths, errors, notes)."""
+    outputs = outputs or Outputs()
     with_faces = [ph for ph in photos if by_photo.get(ph["photo_id"])]
-    root = os.path.commonpath([str(Path(ph["path"]).parent) for ph in with_faces]) if with_faces else None
+    targets, notes = sidecar_targets(with_faces, out_dir, sidecar_name)
     written, errors = [], []
     for ph in with_faces:
-        path = sidecar_path(ph["path"], out_dir, root, sidecar_name)
+        path = targets[ph["photo_id"]]
+        faces = [{"box": f["box"], "keywords": [a for a in f["attributes"] if a not in hidden]}
+                 for f in by_photo[ph["photo_id"]]]
         try:
-            if os.path.realpath(path) == os.path.realpath(ph["path"]):
-                raise LibraryError(f"sidecar path {path} would overwrite the photo itself")
-            merge_sidecar(path, by_photo[ph["photo_id"]], (ph["width"], ph["height"]))
-        except LibraryError as exc:
+            orientation = imaging.stored_orientation(ph["path"]) if ph["width"] else 1
+            outputs.update(path, lambda old: xmp.merge_sidecar(
+                old, faces, (ph["width"], ph["height"]), orientation),
+                root=out_dir or Path(ph["path"]).parent, limit=xmp.MAX_BYTES)
+        except OutputError as exc:
             errors.append(str(exc))
-        except OSError as exc:
-            errors.append(f"cannot write {path}: {exc.strerror or exc}")
+        except imaging.PhotoError as exc:
+            errors.append(f"{ph['path']}: {exc}; no sidecar written")
+        except xmp.XmpError as exc:
+            errors.append(f"existing sidecar {path} {exc}; left untouched")
         else:
             written.append(str(path))
-    return written, errors
-
-
-def merge_sidecar(path: Path, faces: list[dict], size: tuple) -> None:
-    """Write keywords and face regions into the sidecar at `path`, keeping all it already holds.
-
-    Keywords go to dc:subject (leaf names), lr:hierarchicalSubject (Faces|Smiling) and
-    digiKam:TagsList (Faces/Smiling), the fields digiKam, darktable, Lightroom and PhotoPrism read.
-    Faces become MWG regions (centre x/y and w/h in 0..1 of AppliedToDimensions); a region that
-    overlaps one already there (e.g. a named face from digiKam) is not added twice.
-    """
-    path = Path(path)
-    if path.exists():
-        try:
-            root = _parse_keeping_prefixes(path)
-        except (ET.ParseError, DefusedXmlException) as exc:
-            raise LibraryError(f"existing sidecar {path} is not valid XML ({exc}); left untouched") from None
-        if root.tag != _q("x:xmpmeta"):
-            raise LibraryError(f"existing sidecar {path} is not an XMP packet; left untouched")
-    else:
-        root = ET.Element(_q("x:xmpmeta"))
-    rdf = root.find("rdf:RDF", NS)
-    if rdf is None:
-        rdf = ET.SubElement(root, _q("rdf:RDF"))
-    desc = rdf.find("rdf:Description", NS)
-    if desc is None:
-        desc = ET.SubElement(rdf, _q("rdf:Description"), {_q("rdf:about"): ""})
-
-    names = sorted({label(a) for f in faces for a in f["attributes"]})
-    _add_to_list(rdf, desc, "dc:subject", "rdf:Bag", names)
-    _add_to_list(rdf, desc, "lr:hierarchicalSubject", "rdf:Bag", [f"{KEYWORD_ROOT}|{n}" for n in names])
-    _add_to_list(rdf, desc, "digiKam:TagsList", "rdf:Seq", [f"{KEYWORD_ROOT}/{n}" for n in names])
-    if size[0] and size[1]:
-        _add_regions(rdf, desc, faces, size)
-    ET.indent(root, space=" ")
-    body = ET.tostring(root, encoding="unicode")
-    packet = f'<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n{body}\n<?xpacket end="w"?>\n'
-    _atomic_write(path, packet.encode("utf-8"))
-
-
-def _parse_keeping_prefixes(path: Path) -> ET.Element:
-    """Parse safely (no entity expansion) and register the file's own namespace prefixes, so
-    properties of other tools (xmp:Rating, ...) are written back under their usual names."""
-    events = SafeET.iterparse(path, events=("start-ns",))
-    for _event, (prefix, uri) in events:
-        if prefix and uri not in NS.values():
-            try:
-                ET.register_namespace(prefix, uri)
-            except ValueError:  # a reserved prefix like ns0: ElementTree picks its own
-                pass
-    return events.root
-
-
-def _find_anywhere(rdf: ET.Element, name: str) -> ET.Element | None:
-    """A property may sit in any rdf:Description of the packet."""
-    for desc in rdf.findall("rdf:Description", NS):
-        found = desc.find(name, NS)
-        if found is not None:
-            return found
-    return None
-
-
-def _add_to_list(rdf, desc, prop: str, container: str, values: list[str]) -> None:
-    """Append values missing from the property's Bag/Seq, creating it when absent."""
-    node = _find_anywhere(rdf, prop)
-    if node is None:
-        node = ET.SubElement(desc, _q(prop))
-    box = node.find("*")
-    if box is None:
-        box = ET.SubElement(node, _q(container))
-    have = {li.text for li in box.findall("rdf:li", NS)}
-    for value in values:
-        if value not in have:
-            ET.SubElement(box, _q("rdf:li")).text = value
-            have.add(value)
-
-
-def _add_regions(rdf, desc, faces: list[dict], size: tuple) -> None:
-    width, height = size
-    regions = _find_anywhere(rdf, "mwg-rs:Regions")
-    if regions is None:
-        regions = ET.SubElement(desc, _q("mwg-rs:Regions"), {_q("rdf:parseType"): "Resource"})
-        ET.SubElement(regions, _q("mwg-rs:AppliedToDimensions"), {
-            _q("stDim:w"): str(width), _q("stDim:h"): str(height), _q("stDim:unit"): "pixel"})
-    region_list = regions.find("mwg-rs:RegionList", NS)
-    if region_list is None:
-        region_list = ET.SubElement(regions, _q("mwg-rs:RegionList"))
-    bag = region_list.find("rdf:Bag", NS)
-    if bag is None:
-        bag = ET.SubElement(region_list, _q("rdf:Bag"))
-    existing = [_area_of(li) for li in bag.findall("rdf:li", NS)]
-    for f in faces:
-        x, y, w, h = f["box"]
-        area = ((x + w / 2) / width, (y + h / 2) / height, w / width, h / height)
-        if any(a is not None and _iou(a, area) > 0.5 for a in existing):
-            continue
-        li = ET.SubElement(bag, _q("rdf:li"), {_q("rdf:parseType"): "Resource"})
-        ET.SubElement(li, _q("mwg-rs:Type")).text = "Face"
-        ET.SubElement(li, _q("mwg-rs:Description")).text = ", ".join(label(a) for a in f["attributes"])
-        ET.SubElement(li, _q("mwg-rs:Area"), {
-            _q("stArea:x"): f"{area[0]:.6f}", _q("stArea:y"): f"{area[1]:.6f}",
-            _q("stArea:w"): f"{area[2]:.6f}", _q("stArea:h"): f"{area[3]:.6f}",
-            _q("stArea:unit"): "normalized"})
-        existing.append(area)
-
-
-def _area_of(li: ET.Element) -> tuple | None:
-    """Centre/size of an existing region, whether written as attributes or as child elements."""
-    area = li.find("mwg-rs:Area", NS)
-    if area is None:
-        desc = li.find("rdf:Description", NS)
-        area = desc.find("mwg-rs:Area", NS) if desc is not None else None
-    if area is None:
-        return None
-    values = []
-    for key in ("x", "y", "w", "h"):
-        text = area.get(_q(f"stArea:{key}"))
-        if text is None:
-            child = area.find(f"stArea:{key}", NS)
-            text = child.text if child is not None else None
-        try:
-            values.append(float(text))
-        except (TypeError, ValueError):
-            return None
-    return tuple(values)
-
-
-def _iou(a: tuple, b: tuple) -> float:
-    """Intersection over union of two centre/size boxes."""
-    ax0, ay0, ax1, ay1 = a[0] - a[2] / 2, a[1] - a[3] / 2, a[0] + a[2] / 2, a[1] + a[3] / 2
-    bx0, by0, bx1, by1 = b[0] - b[2] / 2, b[1] - b[3] / 2, b[0] + b[2] / 2, b[1] + b[3] / 2
-    iw, ih = max(0.0, min(ax1, bx1) - max(ax0, bx0)), max(0.0, min(ay1, by1) - max(ay0, by0))
-    inter = iw * ih
-    union = a[2] * a[3] + b[2] * b[3] - inter
-    return inter / union if union > 0 else 0.0
+    return written, errors, notes

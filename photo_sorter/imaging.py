@@ -26,6 +26,8 @@ import rawpy
 from PIL import ExifTags, Image, ImageOps, JpegImagePlugin, TiffImagePlugin, UnidentifiedImageError
 from pillow_heif import register_heif_opener
 
+from photo_sorter import xmp
+
 register_heif_opener()
 
 # The one registry of what we decode: format -> the file extensions the scan picks up. Pillow
@@ -100,21 +102,30 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"
 
 
-def read_file(path: str | Path) -> tuple[bytes, os.stat_result]:
-    """The file's bytes and the stat they belong to, read once (so the caller hashes, decodes and
-    stores the same content). Refused as a PhotoError: not a regular file (a pipe would block),
-    over MAX_FILE_BYTES, or changed while being read (size or mtime moved under us)."""
+def _regular_file(path: str | Path):
+    """The file opened for reading, refused as a PhotoError unless it is a regular file (it is
+    opened non-blocking, so a pipe never blocks)."""
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     except FileNotFoundError:
         raise PhotoError("file not found") from None
     except OSError as exc:
         raise PhotoError(f"cannot read file: {exc.strerror or exc}") from None
-    with open(fd, "rb") as fh:
+    fh = open(fd, "rb")
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        fh.close()
+        raise PhotoError("not a regular file (a pipe, socket or device); skipped without reading")
+    return fh
+
+
+def read_file(path: str | Path) -> tuple[bytes, os.stat_result]:
+    """The file's bytes and the stat they belong to, read once (so the caller hashes, decodes and
+    stores the same content). Refused as a PhotoError: not a regular file (a pipe would block),
+    over MAX_FILE_BYTES, or changed while being read (size or mtime moved under us)."""
+    with _regular_file(path) as fh:
+        fd = fh.fileno()
         try:
             before = os.fstat(fd)
-            if not stat.S_ISREG(before.st_mode):
-                raise PhotoError("not a regular file (a pipe, socket or device); skipped without reading")
             if before.st_size > MAX_FILE_BYTES:
                 raise PhotoError(f"file too large ({before.st_size:,} bytes; the limit is {MAX_FILE_BYTES:,})")
             data = fh.read(MAX_FILE_BYTES + 1)
@@ -173,24 +184,9 @@ def _exif_datetime(value: object, subsec: object) -> datetime | None:
     return moment
 
 
-def xmp_value(xmp: dict, keys) -> str | None:
-    """The first non-empty text under any of `keys` (local names) in Pillow's getxmp() tree."""
-    stack = [xmp]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key in keys and isinstance(value, str) and value.strip():
-                    return value.strip()
-                stack.append(value)
-        elif isinstance(node, list):
-            stack.extend(node)
-    return None
-
-
-def _xmp_datetime(xmp: dict) -> datetime | None:
+def _xmp_datetime(packet) -> datetime | None:
     """XMP photoshop:DateCreated (ISO 8601, local wall time kept, zone dropped like EXIF's)."""
-    value = xmp_value(xmp, ("DateCreated",))
+    value = xmp.value(packet, ("DateCreated",))
     try:
         return datetime.fromisoformat(value).replace(tzinfo=None) if value else None
     except ValueError:
@@ -218,11 +214,12 @@ def name_datetime(name: str) -> datetime | None:
     return None
 
 
-def _capture_time(path: Path, exif_time: datetime | None, xmp: dict,
+def _capture_time(path: Path, exif_time: datetime | None, packet,
                   mtime: float) -> tuple[datetime | None, str | None]:
     """Capture time and its source: EXIF (or the RAW's own), XMP, the file name, the file's
     mtime; (None, None) when even the mtime is outside what a datetime holds."""
-    for moment, source in ((exif_time, "exif"), (_xmp_datetime(xmp), "xmp"), (name_datetime(path.name), "filename")):
+    for moment, source in ((exif_time, "exif"), (_xmp_datetime(packet), "xmp"),
+                           (name_datetime(path.name), "filename")):
         if moment is not None:
             return moment, source
     try:
@@ -341,14 +338,14 @@ def _open_raw(path: Path, data: bytes, mtime: float) -> RawPhoto:
         except (rawpy.LibRawError, MemoryError):  # no usable preview: demosaic
             thumb = None
     orientation = _LIBRAW_FLIP_TO_EXIF.get(sizes.flip, 1)
-    exif, sub, xmp, preview = {}, {}, {}, None
+    exif, sub, packet, preview = {}, {}, None, None
     width, height = (sizes.width + 1) // 2, (sizes.height + 1) // 2
     if thumb is not None and thumb.format in (rawpy.ThumbFormat.JPEG, rawpy.ThumbFormat.BITMAP):
         shown = thumb.data
         if isinstance(shown, bytes):
             with _open(shown) as im:
                 size = im.size
-                exif, sub, xmp = _metadata(im)
+                exif, sub, packet = _metadata(im)
         else:
             size = (shown.shape[1], shown.shape[0])
         if max(size) >= RAW_PREVIEW_MIN_SIDE:
@@ -362,24 +359,33 @@ def _open_raw(path: Path, data: bytes, mtime: float) -> RawPhoto:
     when = stamp if stamp is not None and stamp.year > 1970 else None
     if width * height > MAX_PIXELS:
         raise PhotoError(_describe(Image.DecompressionBombError()))
-    captured, source = _capture_time(path, when or _exif_time(sub), xmp, mtime)
+    captured, source = _capture_time(path, when or _exif_time(sub), packet, mtime)
     return RawPhoto(path, path.suffix.lstrip(".").upper(), width, height, captured, source,
-                    _camera(exif), None, data, preview=preview, orientation=orientation)
+                    _camera(exif), xmp.value(packet, xmp.BURST_KEYS), data, preview=preview,
+                    orientation=orientation)
 
 
 def _metadata(im: Image.Image) -> tuple:
-    """(EXIF, its Exif sub-IFD, XMP tree) of an open image; damaged blocks read as empty."""
+    """(EXIF, its Exif sub-IFD, XMP root element or None) of an open image; damaged blocks read
+    as empty. The XMP goes through xmp.read, bounded in depth (Pillow's getxmp() recurses without
+    a bound and fails on deep packets)."""
     try:
         exif = im.getexif()
         sub = exif.get_ifd(ExifTags.IFD.Exif)
     except Exception:  # noqa: BLE001 - a damaged EXIF block must not lose the photo
         exif, sub = {}, {}
-    try:
-        packet = im.info.get("xmp") or im.info.get("XML:com.adobe.xmp") or b""
-        xmp = im.getxmp() if len(packet) <= MAX_XMP_BYTES else {}
-    except Exception:  # noqa: BLE001 - nor a damaged (or too deeply nested) XMP packet
-        xmp = {}
-    return exif, sub, xmp
+    packet = embedded_xmp(im)
+    return exif, sub, xmp.read(packet) if packet and len(packet) <= MAX_XMP_BYTES else None
+
+
+def embedded_xmp(im: Image.Image) -> bytes | None:
+    """The raw XMP packet a JPEG, WebP, PNG or TIFF carries."""
+    data = im.info.get("xmp") or im.info.get("XML:com.adobe.xmp")
+    if data is None and hasattr(im, "tag_v2"):
+        data = im.tag_v2.get(700)  # TIFF's XMP tag
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    return data if isinstance(data, bytes) else None
 
 
 def _exif_time(sub) -> datetime | None:
@@ -406,14 +412,45 @@ def open_photo(path: str | Path, data: bytes | None = None, mtime: float | None 
     if path.suffix.lower() in RAW_EXTENSIONS:
         return _open_raw(path, data, mtime)
     with _open(data) as im:
-        exif, sub, xmp = _metadata(im)
+        exif, sub, packet = _metadata(im)
         width, height = im.size
         if exif.get(ExifTags.Base.Orientation) in _TRANSPOSED_ORIENTATIONS:
             width, height = height, width
         fmt = im.format
-    captured, source = _capture_time(path, _exif_time(sub), xmp, mtime)
-    return OpenedPhoto(path, fmt, width, height, captured, source, _camera(exif),
-                       _apple_burst_id(sub.get(ExifTags.Base.MakerNote)), data)
+    captured, source = _capture_time(path, _exif_time(sub), packet, mtime)
+    burst = _apple_burst_id(sub.get(ExifTags.Base.MakerNote)) or xmp.value(packet, xmp.BURST_KEYS)
+    return OpenedPhoto(path, fmt, width, height, captured, source, _camera(exif), burst, data)
+
+
+def dhash(image: Image.Image) -> int:
+    """64-bit difference hash of an image: near-duplicates differ in < 10 bits, unrelated
+    scenes in ~32."""
+    small = image.copy()
+    small.thumbnail((64, 64), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    px = list(small.convert("L").resize((9, 8), Image.Resampling.BILINEAR).getdata())
+    bits = 0
+    for row in range(8):
+        for col in range(8):
+            bits = (bits << 1) | (px[row * 9 + col] > px[row * 9 + col + 1])
+    return bits
+
+
+def stored_orientation(path: str | Path) -> int:
+    """The EXIF orientation (1-8) of a photo's stored pixels (a RAW's: LibRaw's flip), from its
+    header only; 1 when absent or not valid. MWG face regions are defined on the stored frame."""
+    path = Path(path)
+    if path.suffix.lower() in RAW_EXTENSIONS:
+        with _read_raw(read_file(path)[0]) as raw:
+            return _LIBRAW_FLIP_TO_EXIF.get(raw.sizes.flip, 1)
+    with _regular_file(path) as fh:
+        try:
+            with Image.open(fh, formats=_PILLOW_FORMATS) as im:
+                value = im.getexif().get(ExifTags.Base.Orientation)
+        except _DECODE_ERRORS as exc:
+            raise PhotoError(_describe(exc)) from None
+        except Exception:  # noqa: BLE001 - a damaged EXIF block reads as "no orientation"
+            value = None
+    return value if value in range(1, 9) else 1
 
 
 def thumbnail(path: str | Path, size: int) -> Image.Image:

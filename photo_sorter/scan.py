@@ -34,13 +34,14 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from photo_sorter import align, faces, imaging
+from photo_sorter import align, faces, imaging, outputs
 from photo_sorter.errors import log_failure, one_line
 from photo_sorter.model import (
     BUNDLED_MODEL, AttributeModel, ModelError, device_name, file_sha256, read_card,
 )
 from photo_sorter.store import (
-    BestChoice, Face, ModelVersion, Photo, ScanRun, open_engine, predictions_table, session_factory,
+    BestChoice, Face, ModelVersion, Photo, PhotoHash, ScanRun, open_engine, predictions_table,
+    session_factory,
 )
 
 # The one definition of a problem row (its `status`), used by the scan's summary, `errors` and
@@ -112,7 +113,7 @@ DETECT_SIZE_RANGE = (64, MAX_DETECT_SIDE)
 
 @dataclass
 class ScanProgress:
-    phase: str                 # discovering | scanning | predicting | done
+    phase: str                 # discovering | scanning | predicting | hashing | done
     files_found: int
     files_done: int
     faces: int
@@ -132,6 +133,7 @@ class _Pending:
     frames: list[np.ndarray] = field(default_factory=list)
     probabilities: list = field(default_factory=list)
     copy_of: str | None = None
+    dhash: int | None = None   # of the whole photo, for splitting bursts by look (selection.py)
 
 
 # What a copy takes from the photo with the same content (its own path, folder and stat stay).
@@ -255,11 +257,14 @@ def discover(roots: Iterable[Path], problems: list | None = None,
                 kept = []
             dirs[:] = kept
             decoded_stems = {Path(n).stem.lower() for n in files if Path(n).suffix.lower() in imaging.PAIRED_EXTENSIONS}
+            ours = outputs.tool_outputs(folder, files)  # cluster sheets, copies: not photos
             for name in sorted(files):
                 path = Path(folder) / name
                 reason = imaging.skip_reason(path)
                 if reason is None and path.suffix.lower() in imaging.RAW_EXTENSIONS and path.stem.lower() in decoded_stems:
                     reason = "raw_with_jpeg"
+                if reason is None and name in ours:
+                    reason = "outputs"
                 if reason is not None:
                     skipped[reason] += 1
                     continue
@@ -274,7 +279,8 @@ _SKIP_WORDS = {"videos": "video(s)", "sidecars": "sidecar file(s)", "hidden": "h
                "unsupported": "unsupported", "raw_with_jpeg": "RAW file(s) beside their JPEG",
                "links": "link(s) out of the scanned folders or in a loop",
                "too_deep": "folder(s) nested too deep", "special_files": "pipe(s), socket(s) or device(s)",
-               "too_large": "file(s) too large", "bad_time": "file(s) with an impossible time"}
+               "too_large": "file(s) too large", "bad_time": "file(s) with an impossible time",
+               "outputs": "file(s) photo_sorter wrote (cluster sheets, copies)"}
 
 
 def skipped_text(skipped: dict) -> str:
@@ -348,7 +354,7 @@ def _analyse(path: Path, data: bytes, mtime: float, values: dict, options: ScanO
     values.update(status="ok", error=None, width=photo.width, height=photo.height,
                   captured_at=photo.captured_at, capture_source=photo.capture_source,
                   camera=photo.camera, burst_id=photo.burst_id, n_faces=len(found))
-    return _Pending(None, values, found, frames)
+    return _Pending(None, values, found, frames, dhash=imaging.dhash(small))
 
 
 def _problem_values(status: str, reason: str) -> dict:
@@ -412,6 +418,8 @@ def _store(Session, model: AttributeModel, model_id: int, batch: list[_Pending])
             ]
             photo.faces.extend(new_faces)
             session.flush()
+            session.merge(PhotoHash(photo_id=photo.id, size=photo.size, mtime_ns=photo.mtime_ns,
+                                    dhash=None if item.dhash is None else f"{item.dhash:016x}"))
             rows = _prediction_rows(model, model_id, [f.id for f in new_faces], item.probabilities)
             if rows:
                 session.execute(insert(predictions_table), rows)
@@ -437,6 +445,9 @@ def _store_copy(session: Session, item: _Pending) -> None:
     session.add(photo)
     photo.faces.clear()
     session.flush()
+    look = session.get(PhotoHash, source.id) if source is not None else None
+    if look is not None:  # the same content looks the same
+        session.merge(PhotoHash(photo_id=photo.id, size=photo.size, mtime_ns=photo.mtime_ns, dhash=look.dhash))
     if source is None or not source.faces:
         return
     copies = {f.id: Face(photo_id=photo.id, index=f.index, x=f.x, y=f.y, w=f.w, h=f.h,
@@ -553,6 +564,7 @@ def scan(
             counts["photos_missing"] = _mark_missing(Session, known, present)
             report("predicting")
             counts["faces_repredicted"] = repredict(Session, model, cancel=cancel, options=options)["faces"]
+            fill_photo_facts(Session, roots, progress, cancel)
             cancelled = cancel is not None and cancel.is_set()
             if counts["photos_new"] + counts["photos_changed"] + counts["faces_repredicted"]:
                 update_statistics(Session)
@@ -766,6 +778,41 @@ def _realign(rows: list, options: ScanOptions) -> list[np.ndarray]:
         raise imaging.PhotoError("changed since it was scanned")
     photo = imaging.open_photo(rows[0].path, data, st.st_mtime)
     return _frames(photo, [r.landmarks for r in rows], options.detection_side(photo))
+
+
+@_exclusive
+def fill_photo_facts(db, roots: Iterable[Path] | None = None,
+                     progress: Callable[[ScanProgress], None] | None = None,
+                     cancel: threading.Event | None = None) -> int:
+    """Read what best-smiling needs (perceptual hash, XMP burst marker) for readable photos under
+    `roots` (None: all) that lack it for their current file version: photos of libraries scanned
+    before the scan stored it, or files touched without changing. Runs at the end of every scan
+    over its roots; returns the count."""
+    Session = _sessions(db)
+    with Session() as session:
+        todo = [row for row in session.execute(
+            select(Photo.id, Photo.path, Photo.size, Photo.mtime_ns).outerjoin(PhotoHash)
+            .where(Photo.status == "ok",
+                   (PhotoHash.photo_id.is_(None)) | PhotoHash.size.is_distinct_from(Photo.size)
+                   | PhotoHash.mtime_ns.is_distinct_from(Photo.mtime_ns))
+        ) if roots is None or _inside(row.path, map(str, roots))]
+    for start in range(0, len(todo), 64):
+        if cancel is not None and cancel.is_set():
+            break
+        if progress is not None:
+            progress(ScanProgress("hashing", len(todo), start, 0, 0, todo[start].path))
+        with Session.begin() as session:
+            for row in todo[start:start + 64]:
+                try:
+                    photo = imaging.open_photo(row.path)
+                    value, marker = imaging.dhash(photo.image(64)), photo.burst_id
+                except imaging.PhotoError:
+                    value, marker = None, None
+                session.merge(PhotoHash(photo_id=row.id, size=row.size, mtime_ns=row.mtime_ns,
+                                        dhash=None if value is None else f"{value:016x}"))
+                if marker:
+                    session.execute(update(Photo).where(Photo.id == row.id).values(burst_id=marker))
+    return len(todo)
 
 
 def list_missing(db) -> list[dict]:

@@ -6,7 +6,8 @@ starts a new burst, one longer than `event_gap_seconds` a new event. Photos that
 burst marker (Photo.burst_id, e.g. XMP BurstID) stay together whatever their times, and a change of
 marker always splits. Optionally a whole-photo perceptual hash splits a burst where consecutive
 frames look clearly different; it never merges, because frames of one burst with changing
-expressions can look different too. Marker and hash are read here, once per file version.
+expressions can look different too. Marker and hash are read by the scan (scan.fill_photo_facts
+for libraries scanned before); this module only reads the library.
 
 Default burst gap 2 s: other tools use 0.5-3 s. Burst frames of phones and cameras come
 0.05-0.5 s apart, and a quick "one more" retake 1-2 s later is still the same shot to choose
@@ -15,21 +16,19 @@ from, while 3 s already joins separate poses. Default event gap: one hour withou
 
 from __future__ import annotations
 
-import shutil
+import os
 from datetime import datetime
 from pathlib import Path
 
-from PIL import Image
 from sqlalchemy import delete, select
 
-from photo_sorter import imaging
 from photo_sorter.export import LibraryError, active_model, face_rows, photo_rows
+from photo_sorter.outputs import Outputs
 from photo_sorter.store import BestChoice, Photo, PhotoHash, session_factory
 
 DEFAULT_GAP_SECONDS = 2.0
 DEFAULT_EVENT_GAP_SECONDS = 3600.0
 VISUAL_SPLIT_BITS = 20    # of 64 dHash bits: near-duplicates differ by <10, unrelated scenes by ~32
-HASH_SIDE = 64            # decode size for hashing (JPEG draft makes this cheap)
 
 
 # ---------------------------------------------------------------- grouping
@@ -95,52 +94,14 @@ def _starts_burst(prev: dict, ph: dict, gap: float, gap_seconds: float, hashes, 
     return False
 
 
-def dhash(path: str | Path) -> int | None:
-    """64-bit difference hash of the oriented photo (None when it cannot be read)."""
-    try:
-        image = imaging.thumbnail(path, HASH_SIDE)
-    except imaging.PhotoError:
-        return None
-    grey = image.convert("L").resize((9, 8), Image.Resampling.BILINEAR)
-    px = list(grey.getdata())
-    bits = 0
-    for row in range(8):
-        for col in range(8):
-            bits = (bits << 1) | (px[row * 9 + col] > px[row * 9 + col + 1])
-    return bits
-
-
-BURST_KEYS = ("BurstID", "BurstUUID")  # XMP burst markers (e.g. GCamera:BurstID of Pixel phones)
-
-
-def burst_marker(path: str | Path) -> str | None:
-    """The camera's burst identifier from the photo's XMP, if it wrote one."""
-    try:
-        with Image.open(path) as im:
-            xmp = im.getxmp()
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-        return None
-    return imaging.xmp_value(xmp, BURST_KEYS)
-
-
 def photo_facts(session) -> dict[int, int | None]:
-    """Read each readable photo once per file version (size, mtime): its perceptual hash, cached
-    in photo_hashes, and its XMP burst marker, stored in Photo.burst_id (the scan reads EXIF
-    only). Returns photo_id -> hash."""
-    cached = {h.photo_id: h for h in session.scalars(select(PhotoHash))}
-    out = {}
-    for ph in session.scalars(select(Photo).where(Photo.status == "ok")):
-        row = cached.get(ph.id)
-        if row is None or (row.size, row.mtime_ns) != (ph.size, ph.mtime_ns):
-            value = dhash(ph.path)
-            row = row or PhotoHash(photo_id=ph.id)
-            row.size, row.mtime_ns = ph.size, ph.mtime_ns
-            row.dhash = f"{value:016x}" if value is not None else None
-            session.add(row)
-            ph.burst_id = burst_marker(ph.path) or ph.burst_id
-        out[ph.id] = int(row.dhash, 16) if row.dhash else None
-    session.commit()
-    return out
+    """photo_id -> perceptual hash, as the scan stored it for each photo's current file version
+    (None where it has none). Only reads the library: the photos are not opened."""
+    rows = session.execute(
+        select(PhotoHash.photo_id, PhotoHash.dhash).join(Photo, Photo.id == PhotoHash.photo_id)
+        .where(Photo.status == "ok", PhotoHash.size.is_not_distinct_from(Photo.size),
+               PhotoHash.mtime_ns.is_not_distinct_from(Photo.mtime_ns)))
+    return {photo_id: int(value, 16) if value else None for photo_id, value in rows}
 
 
 # ---------------------------------------------------------------- ranking
@@ -316,27 +277,23 @@ def choose_best(engine, group_key: str, photo_id: int | None) -> dict:
     return {"group_key": group_key, "photo_id": photo_id, "path": photo.path}
 
 
-def copy_best(groups: list[dict], out_dir: str | Path) -> list[str]:
+def copy_best(groups: list[dict], out_dir: str | Path, engine=None) -> list[str]:
     """Copy each group's best photo into out_dir (see copy_files)."""
-    return copy_files([group["best"]["path"] for group in groups], out_dir)
+    return copy_files([group["best"]["path"] for group in groups], out_dir, engine)
 
 
-def copy_files(paths: list[str], out_dir: str | Path) -> list[str]:
+def copy_files(paths: list[str], out_dir: str | Path, engine=None) -> list[str]:
     """Copy photos into out_dir (the originals stay where they are); a name already taken there
-    gets a numbered suffix, so nothing is ever overwritten. Returns the copies' paths."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    gets a numbered suffix, so nothing is ever overwritten. The copies are listed as the tool's
+    outputs, so scanning out_dir never takes them for new photos. Returns the copies' paths."""
+    outputs = Outputs(engine)
     copied = []
     for path in paths:
         src = Path(path)
-        target = out_dir / src.name
+        target = Path(out_dir) / src.name
         n = 1
-        while target.exists():
-            target = out_dir / f"{src.stem}_{n}{src.suffix}"
+        while os.path.lexists(target):
+            target = Path(out_dir) / f"{src.stem}_{n}{src.suffix}"
             n += 1
-        try:
-            shutil.copy2(src, target)
-        except OSError as exc:
-            raise LibraryError(f"cannot copy {src} to {target}: {exc.strerror or exc}") from None
-        copied.append(str(target))
+        copied.append(str(outputs.copy(src, target, root=out_dir)))
     return copied

@@ -29,7 +29,7 @@ def scene(seed: int, size=(160, 120)) -> np.ndarray:
 
 
 def make_library(db_path: Path, photos: list[dict], photo_dir: Path | None = None,
-                 thresholds: dict | None = None):
+                 thresholds: dict | None = None, card: dict | None = None):
     """photos: [{name, folder?, captured_at?, burst_id?, pixels?, save?, faces: [{probs, box?, crop?}]}].
 
     With photo_dir, each photo is written there (folder/name) as a JPEG of `pixels` (or a scene),
@@ -40,7 +40,7 @@ def make_library(db_path: Path, photos: list[dict], photo_dir: Path | None = Non
     attrs = list(DEFAULT_ATTRIBUTES)
     with session_factory(engine)() as session:
         model = ModelVersion(name="test-model", sha256="0" * 64, path="test.keras", attributes=attrs,
-                             thresholds=thresholds or {a: 0.5 for a in attrs}, card={}, active=True)
+                             thresholds=thresholds or {a: 0.5 for a in attrs}, card=card or {}, active=True)
         session.add(model)
         session.flush()
         ids, face_ids = [], {}

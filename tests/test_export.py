@@ -16,7 +16,9 @@ import pytest
 
 from library_factory import make_library, scene
 from photo_sorter import cli, export
-from photo_sorter.export import NS, LibraryError
+from photo_sorter.export import LibraryError
+from photo_sorter.outputs import OutputError
+from photo_sorter.xmp import NS
 
 T0 = datetime(2024, 6, 1, 9, 0, 0)
 SMILE = {"Smiling": 0.9, "Eyeglasses": 0.8, "Male": 0.2}
@@ -76,7 +78,7 @@ def test_csv_and_json(library):
         export.export(engine, "csv", where="Smilng")
     with pytest.raises(LibraryError, match="unknown export format"):
         export.export(engine, "xls")
-    with pytest.raises(LibraryError, match="one of the library's photos"):
+    with pytest.raises(OutputError, match="one of the library's photos"):
         export.export(engine, "csv", out=tmp / "photos" / "trip" / "pair.jpg")
 
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import ExifTags, Image
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
 from library_factory import make_library, scene
-from photo_sorter import imaging, selection
+from photo_sorter import imaging, scan, selection
 from photo_sorter.export import LibraryError
 from photo_sorter.store import Photo, predictions_table
 
@@ -83,7 +83,7 @@ def test_visual_split_only_splits(tmp_path):
     for name, pixels in [("a.jpg", same), ("b.jpg", noisy), ("c.jpg", scene(2))]:
         Image.fromarray(pixels).save(tmp_path / name)
         paths.append(tmp_path / name)
-    hashes = {i: selection.dhash(p) for i, p in enumerate(paths)}
+    hashes = {i: imaging.dhash(imaging.thumbnail(p, 64)) for i, p in enumerate(paths)}
     assert (hashes[0] ^ hashes[1]).bit_count() < 10
     assert (hashes[0] ^ hashes[2]).bit_count() > selection.VISUAL_SPLIT_BITS
     rows = [{"photo_id": i, "path": str(p), "folder": "f", "captured_at": T0, "burst_id": None}
@@ -93,7 +93,6 @@ def test_visual_split_only_splits(tmp_path):
     # A far gap is not bridged by similar looks, and an unreadable file never splits.
     far = [dict(r, captured_at=T0 + timedelta(seconds=60 * i)) for i, r in enumerate(rows[:2])]
     assert _groups(selection.group_bursts(far, hashes=hashes)) == [[0], [1]]
-    assert selection.dhash(tmp_path / "missing.jpg") is None
 
 
 def _face(fid, smiling, blurry=0.0):
@@ -202,10 +201,31 @@ def test_xmp_burst_marker_joins_frames_beyond_the_gap(tmp_path):
         {"name": "u2.jpg", "captured_at": T0 + timedelta(minutes=5, seconds=10), "faces": smile(0.9)},
     ]
     engine, ids, _ = make_library(tmp_path / "lib.db", photos, photo_dir=tmp_path / "photos")
-    assert selection.burst_marker(tmp_path / "photos" / "album" / "m1.jpg") == "burst-7"
+    assert imaging.open_photo(tmp_path / "photos" / "album" / "m1.jpg").burst_id == "burst-7"
+    assert selection.best_smiling(engine, min_photos=1)[0]["photo_ids"] == ids[:1]  # not read yet
+    assert scan.fill_photo_facts(engine, [tmp_path / "elsewhere"]) == 0  # only under the roots
+    assert scan.fill_photo_facts(engine) == 4  # the scan's step for photos it has no facts of
+    assert scan.fill_photo_facts(engine) == 0
     groups = selection.best_smiling(engine)
     assert [g["photo_ids"] for g in groups] == [ids[:2]]  # the unmarked pair is 10 s apart
     assert groups[0]["best"]["photo_id"] == ids[1]
     with engine.connect() as conn:
         stored = conn.execute(select(Photo.burst_id).order_by(Photo.id)).scalars().all()
     assert stored == ["burst-7", "burst-7", None, None]
+
+
+def test_best_smiling_only_reads_the_library(burst_library, monkeypatch):
+    """Readers stay readers: no photo is opened and nothing is written while ranking; what the
+    visual split needs was stored by the scan (here its step for already-known photos)."""
+    engine, ids, _, tmp = burst_library
+    assert scan.fill_photo_facts(engine) == len(ids)
+    statements = []
+    event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2].split()[0].upper()))
+
+    def no_photos(*_args, **_kwargs):
+        raise AssertionError("best_smiling opened a photo")
+
+    monkeypatch.setattr(Image, "open", no_photos)
+    groups = selection.best_smiling(engine)
+    assert [g["photo_ids"] for g in groups] == [ids[:3]]
+    assert statements and set(statements) == {"SELECT"}

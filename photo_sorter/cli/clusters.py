@@ -46,7 +46,10 @@ def register(subparsers) -> None:
                                  "(default: each sidecar beside its photo)")
     p.add_argument("--where", help="only photos matching this attribute expression")
     p.add_argument("--sidecar-name", choices=["ext", "stem"], default="ext",
-                   help="sidecar beside the photo as photo.jpg.xmp (ext, default) or photo.xmp (stem)")
+                   help="sidecar beside the photo as photo.jpg.xmp (ext, default: digiKam, darktable) "
+                   "or photo.xmp (stem: Lightroom)")
+    p.add_argument("--embed-none", action="store_true", default=True,
+                   help="xmp: write sidecars only (the default and only mode: photos are never written)")
     add_db_options(p)
     p.set_defaults(func=_export)
 
@@ -93,7 +96,7 @@ def _best_smiling(args) -> int:
     groups = _call(selection.best_smiling, open_library(args), gap_seconds=args.gap_seconds,
                    event_gap_seconds=args.event_gap_seconds, visual_split=not args.no_visual_split,
                    min_photos=args.min_photos)
-    copies = _call(selection.copy_best, groups, out) if out else None
+    copies = _call(selection.copy_best, groups, out, open_library(args)) if out else None
     lines = []
     for g in groups:
         lines.append(f"{g['key']}  ({len(g['photo_ids'])} photos, event {g['event']})")
@@ -129,6 +132,7 @@ def _export(args) -> int:
         return 0
     if args.format == "xmp":
         text = "\n".join([f"{result['sidecars']} sidecars written for {result['photos']} photos",
+                          *(f"note: {n}" for n in result["notes"]),
                           *(f"skipped: {e}" for e in result["errors"])])
     else:
         text = f"{result['photos']} photos, {result['faces']} faces written to {result.get('out')}"

@@ -222,7 +222,7 @@ class BestView(QWidget):
         from photo_sorter import selection
 
         try:
-            copied = selection.copy_best(self.groups, folder)
+            copied = selection.copy_best(self.groups, folder, self.engine)
         except ValueError as exc:
             self.status.setText(f"<b>Copy failed:</b> {one_line(exc)}")
             return []
@@ -238,9 +238,11 @@ class BestView(QWidget):
 
     def save_list(self, path: str) -> None:
         """One path per line: a list any other program (or a shell loop) can use."""
+        from photo_sorter.outputs import OutputError, Outputs
+
         try:
-            Path(path).write_text("".join(f"{g['best']['path']}\n" for g in self.groups))
-        except OSError as exc:
-            self.status.setText(f"<b>Cannot save:</b> {exc.strerror or exc}")
+            Outputs(self.engine).write(path, "".join(f"{g['best']['path']}\n" for g in self.groups).encode())
+        except OutputError as exc:
+            self.status.setText(f"<b>Cannot save:</b> {exc}")
             return
         self.status.setText(f"Saved the list of {len(self.groups)} best photos to {path}.")

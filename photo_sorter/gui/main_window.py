@@ -647,7 +647,7 @@ class MainWindow(QMainWindow):
         from photo_sorter.selection import copy_files
 
         try:
-            copied = copy_files(self._selected_paths(), folder)
+            copied = copy_files(self._selected_paths(), folder, self.engine)
         except ValueError as exc:
             self.statusBar().showMessage(f"Copy failed: {exc}", 10000)
             return []
@@ -663,10 +663,12 @@ class MainWindow(QMainWindow):
                                                 str(Path(start_folder()) / "photos.txt"), "Text files (*.txt)")
         if target:
             remember_folder(target)
+            from photo_sorter.outputs import OutputError, Outputs
+
             try:
-                Path(target).write_text("".join(f"{p}\n" for p in paths))
-            except OSError as exc:
-                self.statusBar().showMessage(f"Cannot save: {exc.strerror or exc}", 10000)
+                Outputs(self.engine).write(target, "".join(f"{p}\n" for p in paths).encode())
+            except OutputError as exc:
+                self.statusBar().showMessage(f"Cannot save: {exc}", 10000)
                 return
             self.statusBar().showMessage(f"Saved the list of {len(paths)} photos to {target}.", 10000)
 
