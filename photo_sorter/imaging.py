@@ -103,8 +103,8 @@ def _describe(exc: BaseException) -> str:
 
 
 def _regular_file(path: str | Path):
-    """The file opened for reading, refused as a PhotoError unless it is a regular file (it is
-    opened non-blocking, so a pipe never blocks)."""
+    """The file opened for reading and its stat, refused as a PhotoError unless it is a regular
+    file (it is opened non-blocking, so a pipe never blocks)."""
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     except FileNotFoundError:
@@ -112,20 +112,25 @@ def _regular_file(path: str | Path):
     except OSError as exc:
         raise PhotoError(f"cannot read file: {exc.strerror or exc}") from None
     fh = open(fd, "rb")
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
+    try:
+        st = os.fstat(fd)
+    except OSError as exc:
+        fh.close()
+        raise PhotoError(f"cannot read file: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(st.st_mode):
         fh.close()
         raise PhotoError("not a regular file (a pipe, socket or device); skipped without reading")
-    return fh
+    return fh, st
 
 
 def read_file(path: str | Path) -> tuple[bytes, os.stat_result]:
     """The file's bytes and the stat they belong to, read once (so the caller hashes, decodes and
     stores the same content). Refused as a PhotoError: not a regular file (a pipe would block),
     over MAX_FILE_BYTES, or changed while being read (size or mtime moved under us)."""
-    with _regular_file(path) as fh:
+    fh, before = _regular_file(path)
+    with fh:
         fd = fh.fileno()
         try:
-            before = os.fstat(fd)
             if before.st_size > MAX_FILE_BYTES:
                 raise PhotoError(f"file too large ({before.st_size:,} bytes; the limit is {MAX_FILE_BYTES:,})")
             data = fh.read(MAX_FILE_BYTES + 1)
@@ -442,7 +447,8 @@ def stored_orientation(path: str | Path) -> int:
     if path.suffix.lower() in RAW_EXTENSIONS:
         with _read_raw(read_file(path)[0]) as raw:
             return _LIBRAW_FLIP_TO_EXIF.get(raw.sizes.flip, 1)
-    with _regular_file(path) as fh:
+    fh, _st = _regular_file(path)
+    with fh:
         try:
             with Image.open(fh, formats=_PILLOW_FORMATS) as im:
                 value = im.getexif().get(ExifTags.Base.Orientation)
