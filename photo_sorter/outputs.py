@@ -1,9 +1,9 @@
 """Every file the tool writes (exports, sidecars, cluster sheets, copies of best photos).
 
 - A target is refused, with one readable line, when it is (through any symbolic or hard link) a
-  photo of the library or looks like a photo, is a link itself, is not a regular file (a pipe
-  never blocks us: only regular files are opened), is read-only, or resolves outside the folder
-  the user chose. The photos themselves are never opened for writing.
+  photo of the library, is a link itself, is not a regular file (a pipe never blocks us: only
+  regular files are opened), is read-only, or resolves outside the folder the user chose. The
+  photos themselves are never opened for writing.
 - A write goes to a short temporary name in the target's folder and replaces the target in one
   rename, so a crash never leaves half a file and a legal 255-byte name still fits. The temporary
   name carries the writer's pid: the next write into that folder deletes what a killed writer left.
@@ -25,7 +25,6 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from photo_sorter.imaging import SUPPORTED_EXTENSIONS
 from photo_sorter.store import Photo, session_factory
 
 MANIFEST = ".photo_sorter-outputs.json"
@@ -148,8 +147,6 @@ class Outputs:
             raise OutputError(f"{path} is not a regular file; left alone")
         if self._is_photo(st):
             raise OutputError(f"{path} is one of the library's photos; choose another output path")
-        if path.suffix.lower() in SUPPORTED_EXTENSIONS:
-            raise OutputError(f"{path} is a photo; not replaced")
         if not st.st_mode & 0o222 or not os.access(path, os.W_OK):
             raise OutputError(f"{path} is read-only; left alone")
         return path, stat.S_IMODE(st.st_mode)
@@ -170,9 +167,9 @@ class Outputs:
         """Check the target and write `data` there atomically; with `record`, list it in the
         folder's manifest so scans skip it."""
         path, mode = self.check(path, root)
-        self._replace(path, mode, lambda fh: fh.write(data))
-        if record:
+        if record:  # first, so that even a file cut short by a kill is never scanned
             self._record(path)
+        self._replace(path, mode, lambda fh: fh.write(data))
         return path
 
     def update(self, path: str | Path, change, root: str | Path | None = None,
