@@ -12,7 +12,7 @@ from sqlalchemy import select
 from conftest import SAMPLE_PHOTOS
 from photo_sorter import scan
 from photo_sorter.model import AttributeModel
-from photo_sorter.store import Face, Photo, open_engine, predictions_table, session_factory
+from photo_sorter.store import Face, Photo, PhotoHash, open_engine, predictions_table, session_factory
 
 PORTRAIT = SAMPLE_PHOTOS / "obama_official_portrait_2012.jpg"
 TWO = SAMPLE_PHOTOS / "obama_biden_two_faces_blue_room_2010_crop.jpg"
@@ -59,6 +59,10 @@ def test_copies_are_detected_once_and_keep_their_faces(tmp_path, model, analysed
     with session_factory(engine)() as s:
         folders = dict(s.execute(select(Photo.path, Photo.folder)).all())
     assert folders[str(lib / "backup" / "portrait copy.jpg")] == str(lib / "backup")
+    with session_factory(engine)() as s:  # the look (for best-smiling) too: nothing left to read
+        looks = dict(s.execute(select(Photo.path, PhotoHash.dhash).join(PhotoHash)).all())
+    assert looks[str(lib / "backup" / "portrait copy.jpg")] == looks[str(lib / "portrait.jpg")] is not None
+    assert len(looks) == 3 and scan.fill_photo_facts(engine) == 0
 
     analysed.clear()  # a copy added later costs a hash, not a detection
     shutil.copy(TWO, lib / "backup" / "two.jpg")
