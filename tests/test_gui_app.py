@@ -57,3 +57,26 @@ def test_db_is_remembered_only_with_remember(tmp_path):
     assert library_db(parse_args([]), settings) == default
     library_db(parse_args(["--db", str(tmp_path / "other.db"), "--remember"]), settings)
     assert settings.db_path == str(tmp_path / "other.db")
+
+
+def test_file_dialogs_start_in_the_last_folder_or_pictures(tmp_path, monkeypatch):
+    import os
+
+    from PySide6.QtCore import QSettings, QStandardPaths
+
+    from photo_sorter.gui.config import remember_folder, start_folder
+
+    monkeypatch.chdir(tmp_path)
+    QStandardPaths.setTestModeEnabled(True)  # QSettings and Pictures under ~/.qttest, not the user's
+    try:
+        QSettings("photo_sorter", "photo_sorter").remove("dialogs/last_folder")
+        assert start_folder() != os.getcwd()
+        chosen = tmp_path / "albums"
+        chosen.mkdir()
+        remember_folder(str(chosen / "list.txt"))  # a saved file's folder counts
+        assert start_folder() == str(chosen)
+        chosen.rmdir()  # a folder that has gone is not offered
+        assert start_folder() != str(chosen)
+    finally:
+        QSettings("photo_sorter", "photo_sorter").remove("dialogs/last_folder")
+        QStandardPaths.setTestModeEnabled(False)

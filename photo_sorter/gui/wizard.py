@@ -52,8 +52,11 @@ class FolderPage(QWizardPage):
         self.path.textChanged.connect(self._changed)
 
     def _browse(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "CelebA folder", self.path.text())
+        from photo_sorter.gui.config import remember_folder, start_folder
+
+        folder = QFileDialog.getExistingDirectory(self, "CelebA folder", self.path.text() or start_folder())
         if folder:
+            remember_folder(folder)
             self.path.setText(folder)
 
     def _changed(self) -> None:
@@ -339,7 +342,7 @@ class TrainPage(QWizardPage):
         """The wizard is closing: ask for a cancel, give the child a moment, then end it."""
         if self.process is not None:
             self.process.cancel()
-            self.process.process.join(10)
+            self.process.process.join(5)
             self.process.kill()
             self._ended()
 
