@@ -327,6 +327,7 @@ def test_model_manager_activates_and_deletes(crafted_window, qtbot, tmp_path):
 
 def test_sort_by_name_and_date(crafted_window):
     win = crafted_window
+    assert win.sort.currentData() == "added" and win.sort.currentText() == "Sort: Date added"
     win.sort.setCurrentIndex(win.sort.findData("name"))
     assert names(win) == sorted(names(win), key=str.lower)
     win.sort.setCurrentIndex(win.sort.findData("date"))

@@ -139,6 +139,8 @@ class MainWindow(QMainWindow):
         self.back_button.setToolTip("Back to all photos (Alt+Left)")
         self.back_button.clicked.connect(lambda: self.show_source(("all", None)))
         self.sort = QComboBox()
+        self.sort.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.sort.setMinimumContentsLength(22)
         self.sort.setToolTip("Order of the photos (a filter's matches are always best first)")
         self.sort.currentIndexChanged.connect(lambda _i: self._refresh_grid(new_scope=True))
         self.size_slider = QSlider(Qt.Orientation.Horizontal)
@@ -356,7 +358,7 @@ class MainWindow(QMainWindow):
         self.sort.insertSeparator(self.sort.count())
         for a in sorted(attributes, key=label):
             self.sort.addItem(f"Sort: most {label(a).lower()} first", f"attr:{a}")
-        self.sort.setCurrentIndex(max(0, self.sort.findData(current)))
+        self.sort.setCurrentIndex(max(0, self.sort.findData(current)) if current else 0)  # (a separator has no data)
         self.sort.blockSignals(False)
 
     def _model_loaded(self, info: dict) -> None:
