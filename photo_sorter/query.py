@@ -14,12 +14,14 @@ Every query also ranks: a fuzzy match score (a name scores its probability, `not
 from __future__ import annotations
 
 import difflib
+import math
 import re
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 
-from sqlalchemy import Float, and_, event, func, not_, or_, select, true
+from sqlalchemy import Float, and_, case, event, func, not_, or_, select, true
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
@@ -313,21 +315,100 @@ def score_bound(node, columns, t: float, at_least: bool = True):
     return (and_ if (node.op == "and") == at_least else or_)(*parts)
 
 
-# Score bounds tried before the whole match: a page of matches that all score at least this is an
-# index range scan away (~20 ms at 150k faces) where ranking every match takes ~200 ms.
-PAGE_BOUNDS = (0.9, 0.7)
+# Score bounds tried in turn before the whole match: a page of matches that all score at least
+# this is an index range scan away (~20 ms at 150k faces) where ranking every match takes
+# ~200 ms. Steps that roughly double the range keep the tries that miss cheap next to the one
+# that fills the page (bench_query.py: the 0.9, 0.7 of before cost up to 2.7x on an `or`).
+PAGE_BOUNDS = (0.99, 0.95, 0.85, 0.7)
 # ...for expressions of at most this many terms: a bound on more is as many index ranges, and an
 # `and` of many terms rarely scores high enough to fill a page, so the tries cost more than they save.
 BOUNDED_TERMS = 8
 
 
+# Rows counted at most per attribute range when choosing the index that drives a bounded page.
+_COUNT_CAP = 20_000
+
+
+def _single_ranges(node) -> list | None:
+    """The attribute terms whose index ranges together hold every face scoring >= t under node:
+    the term itself, or each term of an `or` of terms; None for anything else."""
+    def single(n):
+        return isinstance(n, Attr) or (isinstance(n, Not) and isinstance(n.child, Attr))
+    if single(node):
+        return [node]
+    if isinstance(node, BoolOp) and node.op == "or" and all(map(single, node.children)):
+        return list(node.children)
+    return None
+
+
+def _columns(model: ModelVersion, looked_up=frozenset()) -> dict:
+    """The model's attribute columns, those not in `looked_up` written `col + 0`: the same
+    values, which SQLite cannot look up in an index."""
+    cols = predictions_table.c
+    return {name: cols[name] if name in looked_up else cols[name] + 0 for name in model.attributes}
+
+
+class _Steering:
+    """Which index a bounded page's query looks up, and whether a bound is worth a query.
+
+    SQLite's statistics give every attribute range the same estimate, and its pick (or a wider
+    range of the condition itself) cost up to 8x the best. So the candidates, the terms of the
+    top `and` (an `or` of terms: the union of theirs), are counted: one scan per term, from its
+    best end, up to a cap, gives its faces at every bound."""
+
+    def __init__(self, session, node, model: ModelVersion):
+        self.session, self.model = session, model
+        terms = node.children if isinstance(node, BoolOp) and node.op == "and" else (node,)
+        self.groups = [g for g in map(_single_ranges, terms) if g]
+        if session.get_bind().dialect.name != "sqlite":
+            self.groups = []
+
+    @cached_property
+    def counts(self) -> list[list[int]]:
+        """Per group, its faces at each of PAGE_BOUNDS (exact below the cap)."""
+        return [[sum(c) for c in zip(*map(self._leaf_counts, g))] for g in self.groups]
+
+    def _leaf_counts(self, leaf) -> list[int]:
+        cols = predictions_table.c
+        col = cols[getattr(leaf, "child", leaf).name]
+        high_first = isinstance(leaf, Attr) and (leaf.op is None or leaf.op.startswith(">"))
+        cond, _ = face_condition(leaf, cols, self.model.thresholds)
+        best_end = (select(col.label(col.name)).where(cols.model_id == self.model.id, cond,
+                                                      score_bound(leaf, cols, PAGE_BOUNDS[-1]))
+                    .order_by(col.desc() if high_first else col).limit(_COUNT_CAP).subquery())
+        return list(self.session.execute(select(
+            *(func.count(case((score_bound(leaf, best_end.c, t), 1))) for t in PAGE_BOUNDS))).one())
+
+    @cached_property
+    def total(self) -> int:
+        return self.session.scalar(select(func.max(predictions_table.c.id))) or 1
+
+    def columns(self, t: float, needed: int):
+        """The columns for score_bound(node, _, t) that leave SQLite the one way in with the
+        fewest faces; None when the bound is not worth a query: the faces expected in all the
+        ranges at once, were the attributes independent (and a range at the cap all faces, so
+        the guess errs high), are far fewer than `needed`. Correlated attributes can only make
+        a skipped bound cost the next one's query."""
+        if not self.groups:
+            return predictions_table.c
+        counts = [c[PAGE_BOUNDS.index(t)] for c in self.counts]
+        if self.total * math.prod(1 if c >= _COUNT_CAP else c / self.total for c in counts) < needed / 2:
+            return None
+        best = self.groups[counts.index(min(counts))]
+        return _columns(self.model, {getattr(leaf, "child", leaf).name for leaf in best})
+
+
 def _page(session, matching, node, limit: int | None, offset: int) -> list:
-    """Rows [offset, offset + limit) of matching(None), a query ordered by node's score, best
-    first; matching(t) must give its rows that score at least t. Those come first in the order,
-    so when they fill the page they are the page. No limit: the whole ranking at once."""
+    """Rows [offset, offset + limit) of matching(None, n), a query ordered by node's score, best
+    first; matching(t, n) must give its rows that score at least t, or None when it knows they
+    are fewer than n. Those come first in the order, so when they fill the page they are the
+    page. No limit: the whole ranking at once."""
     bounded = limit is not None and sum(isinstance(n, Attr) for n in _walk(node)) <= BOUNDED_TERMS
     for t in (*(PAGE_BOUNDS if bounded else ()), None):
-        rows = session.execute(matching(t).limit(limit).offset(offset)).all()
+        stmt = matching(t, (limit or 0) + offset)
+        if stmt is None:
+            continue
+        rows = session.execute(stmt.limit(limit).offset(offset)).all()
         if len(rows) == limit or t is None:
             return rows
 
@@ -348,13 +429,15 @@ def _strip_quantifiers(node):
 def photo_condition(node, model_id: int, thresholds: dict, within=None):
     """SQL condition on Photo.id: quantifier-free subtrees need one face matching them whole.
     `within` (a select of photo ids) limits the face subqueries to those photos: the condition
-    is then right for them only, and costs what they have, not what the library has."""
+    is then right for them only, and costs what they have, not what the library has (their
+    faces are looked up by photo, the attributes written so that no attribute index competes)."""
     if not any(isinstance(n, Quantified) for n in _walk(node)):
         node = Quantified("any", node)
     if isinstance(node, Quantified):
         pred = predictions_table.alias()
         face = aliased(Face)
-        cond, _ = face_condition(node.child, pred.c, thresholds)
+        cols = pred.c if within is None else {c.name: c + 0 for c in pred.c}
+        cond, _ = face_condition(node.child, cols, thresholds)
 
         def photos_with(face_cond):
             # Uncorrelated, so SQLite runs it once (an index range scan on an attribute); as a
@@ -466,13 +549,24 @@ def faces(engine, expr: str, limit: int = 100, offset: int = 0, order: str = "sc
         model = _model(session, model_id)
         node = _compile(expr, model)
         stmt, cond, score = _face_select(model, node)
-        stmt = stmt.where(cond, Photo.status != "missing")
         if order == "score":
-            stmt = stmt.order_by(score.desc(), Face.id)
-            rows = _page(session, lambda t: stmt if t is None else
-                         stmt.where(score_bound(node, predictions_table.c, t)), node, limit, offset)
+            steering = _Steering(session, node, model)
+
+            def matching(t, needed):
+                if t is None:
+                    return stmt.where(cond, Photo.status != "missing").order_by(score.desc(), Face.id)
+                cols = steering.columns(t, needed)
+                if cols is None:
+                    return None
+                # the condition only filters what the bound's chosen index finds
+                return (stmt.where(face_condition(node, _columns(model), model.thresholds)[0],
+                                   score_bound(node, cols, t), Photo.status != "missing")
+                        .order_by(score.desc(), Face.id))
+
+            rows = _page(session, matching, node, limit, offset)
         else:
-            rows = session.execute(stmt.order_by(Face.confidence.desc(), Face.id)
+            rows = session.execute(stmt.where(cond, Photo.status != "missing")
+                                   .order_by(Face.confidence.desc(), Face.id)
                                    .limit(limit).offset(offset)).all()
         return [_face_dict(r, model.attributes) for r in rows]
 
@@ -496,11 +590,17 @@ def photos(engine, expr: str, limit: int = 100, offset: int = 0,
                 .outerjoin(predictions_table, _predicted_by(model.id))
                 .where(Face.photo_id == Photo.id).scalar_subquery().label("best"))
 
-        def matching(t):
+        steering = _Steering(session, faces_node, model)
+
+        def matching(t, needed):
             # The best face scores at least t when some face does.
-            within = None if t is None else (
-                select(Face.photo_id).join(predictions_table, _predicted_by(model.id))
-                .where(score_bound(faces_node, predictions_table.c, t)))
+            within = None
+            if t is not None:
+                cols = steering.columns(t, needed)
+                if cols is None:
+                    return None
+                within = (select(Face.photo_id).join(predictions_table, _predicted_by(model.id))
+                          .where(score_bound(faces_node, cols, t)))
             stmt = (select(Photo.id, Photo.path, Photo.width, Photo.height, Photo.captured_at,
                            Photo.capture_source, Photo.n_faces, best)
                     .where(Photo.status != "missing",

@@ -74,3 +74,33 @@ def test_score_bound_equals_score_comparison(library):
                     want = select(cols.id).where(score >= t if at_least else score <= t)
                     got = select(cols.id).where(query.score_bound(node, cols, t, at_least))
                     assert set(session.scalars(want)) == set(session.scalars(got)), (expr, t, at_least)
+
+
+def test_a_bounded_page_is_driven_by_the_smallest_range(tmp_path):
+    """SQLite's statistics cannot tell one attribute range from another: the bounded query is
+    made to look up the range that holds the fewest faces (here the rare Bald), not another."""
+    from sqlalchemy import event
+
+    rng = np.random.default_rng(1)
+    photos = []
+    for i in range(400):
+        probs = dict(zip(DEFAULT_ATTRIBUTES, map(float, rng.random(len(DEFAULT_ATTRIBUTES)))))
+        # Bald >= t (any bound) holds 50 faces, Male >= t and Young <= 1 - t about 360
+        probs.update(Bald=0.995 if i % 8 == 0 else 0.01, Male=0.999 if i % 10 else 0.2,
+                     Young=0.001 if i % 10 else 0.8)
+        photos.append({"name": f"p{i:03d}.jpg", "faces": [{"probs": probs}]})
+    engine, _, _ = make_library(tmp_path / "lib.db", photos)
+    plans = []
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def explain(conn, cursor, statement, params, context, executemany):
+        if "ORDER BY" in statement and "count(" not in statement:
+            plans.append(" ".join(str(r) for r in cursor.connection.execute(
+                "EXPLAIN QUERY PLAN " + statement, params)))
+
+    for fn in (query.faces, query.photos):
+        plans.clear()
+        rows = fn(engine, "not Young and Male and Bald", limit=5)
+        assert len(rows) == 5 and plans
+        assert "ix_predictions_model_Bald" in plans[0], plans[0]
+        assert not any(f"ix_predictions_model_{a}" in plans[0] for a in ("Male", "Young")), plans[0]
