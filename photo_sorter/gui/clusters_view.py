@@ -110,10 +110,17 @@ class ClustersView(QWidget):
         right_w = QWidget()
         right_w.setLayout(right)
 
+        # the controls and the cluster list share one column, so the sheet gets most of the width
+        # (legible at the default window size)
+        column = QSplitter(Qt.Orientation.Vertical)
+        column.addWidget(left_w)
+        column.addWidget(middle_w)
+        column.setSizes([380, 320])
         split = QSplitter()
-        for w in (left_w, middle_w, right_w):
-            split.addWidget(w)
-        split.setSizes([230, 260, 790])
+        split.addWidget(column)
+        split.addWidget(right_w)
+        split.setStretchFactor(1, 1)
+        split.setSizes([250, 1030])
         layout = QHBoxLayout(self)
         layout.addWidget(split)
         self.refresh_runs()
@@ -230,8 +237,10 @@ class ClustersView(QWidget):
         self._render_sheet()
 
     def _fit_scale(self) -> float:
-        width = max(200, self.sheet_scroll.viewport().width() - 8)
-        return width / max(1, self.sheet_pixmap.width())
+        """The whole sheet in the pane (never enlarged past its own pixels)."""
+        viewport = self.sheet_scroll.viewport().size()
+        return min(1.0, (viewport.width() - 8) / max(1, self.sheet_pixmap.width()),
+                   (viewport.height() - 8) / max(1, self.sheet_pixmap.height()))
 
     def _render_sheet(self) -> None:
         if self.sheet_pixmap.isNull():
