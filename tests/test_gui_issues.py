@@ -373,3 +373,16 @@ def test_screenshots_script_saves_every_view(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     pngs = sorted(tmp_path.glob("*.png"))
     assert len(pngs) == 16 and all(p.stat().st_size > 5000 for p in pngs)
+
+
+def test_listed_shortcuts_exist(crafted_window):
+    from PySide6.QtGui import QAction, QKeySequence
+
+    from photo_sorter.gui.main_window import SHORTCUTS
+
+    bound = {a.shortcut().toString(QKeySequence.SequenceFormat.PortableText)
+             for a in crafted_window.findChildren(QAction) if not a.shortcut().isEmpty()}
+    for keys in ("Ctrl+O", "F5", "Ctrl+F", "Ctrl+1", "Ctrl+2", "Ctrl+3", "Ctrl+A", "Ctrl+Shift+C",
+                 "Ctrl+Shift+E", "Alt+Left", "Ctrl+,", "F1", "Ctrl+Q"):
+        assert keys in bound, keys
+        assert any(keys in k for k, _what in SHORTCUTS) or keys.startswith("Ctrl+") and keys[-1] in "123"

@@ -37,7 +37,7 @@ SHORTCUTS = (  # (keys, what): shown in Help > Keyboard shortcuts
     ("F", "Face boxes on or off (viewer)"), ("Esc", "Close the viewer"),
     ("Ctrl+A", "Select all photos in the grid"), ("Ctrl+Shift+C", "Copy the selected photos to a folder"),
     ("Ctrl+Shift+E", "Show the selected photo in its folder"), ("Alt+Left", "Back to all photos"),
-    ("Ctrl+,", "Preferences"), ("Ctrl+Q", "Quit"),
+    ("Ctrl+,", "Preferences"), ("F1", "This list"), ("Ctrl+Q", "Quit"),
 )
 
 
@@ -274,8 +274,8 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "Add the &sample library", self.add_sample_library)
         self._action(file_menu, "&Rescan library", lambda: self.start_scan(self.settings.folders), "F5")
         file_menu.addSeparator()
-        self._action(file_menu, "&Preferences…", self.open_preferences, QKeySequence.StandardKey.Preferences)
-        self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        self._action(file_menu, "&Preferences…", self.open_preferences, "Ctrl+,")
+        self._action(file_menu, "&Quit", self.close, "Ctrl+Q")
         edit = self.menuBar().addMenu("&Edit")
         self._action(edit, "Select &all photos", self.grid.selectAll, QKeySequence.StandardKey.SelectAll)
         self._action(edit, "&Copy the selected photos to a folder…", self.ask_copy_selection, "Ctrl+Shift+C")
@@ -296,7 +296,7 @@ class MainWindow(QMainWindow):
         self._action(tools, "&Retrain the attribute model…", self.open_wizard)
         self._action(tools, "Re-run attribute &prediction on the library", lambda: self.start_repredict())
         help_menu = self.menuBar().addMenu("&Help")
-        self._action(help_menu, "&Keyboard shortcuts", self.show_shortcuts, QKeySequence.StandardKey.HelpContents)
+        self._action(help_menu, "&Keyboard shortcuts", self.show_shortcuts, "F1")
         self._action(help_menu, "Open &log folder", self.open_log_folder)
 
     def _restore_layout(self) -> None:
@@ -704,6 +704,8 @@ class MainWindow(QMainWindow):
         photo_id = photo_id or (index.data(PhotoIdRole) if index.isValid() else None)
         if photo_id not in ids:
             return None
+        if getattr(self, "viewer", None) is not None:
+            self.viewer.close()
         self.viewer = Viewer(lambda i: listings.photo_detail(self.engine, i), ids, ids.index(photo_id), self)
         self.viewer.moved.connect(lambda row: self.grid.setCurrentIndex(self.grid_model.index(row)))
         self.viewer.showMaximized() if self.isMaximized() else self.viewer.show()
