@@ -99,11 +99,12 @@ def naive_scan(engine, folder: Path, model, detector) -> int:
     from sqlalchemy import insert
 
     from photo_sorter import align, faces, imaging, scan
-    from photo_sorter.store import Face, Photo, predictions_table, session_factory
+    from photo_sorter.files import sha256_file
+    from photo_sorter.store import Face, Photo, predictions_table, register_model, session_factory
 
     Session = session_factory(engine)
     with Session.begin() as session:
-        model_id = scan.register_model(session, model)
+        model_id = register_model(session, model)
     count = 0
     for path in scan.discover([folder]):
         photo = imaging.open_photo(path)
@@ -112,7 +113,7 @@ def naive_scan(engine, folder: Path, model, detector) -> int:
         st = path.stat()
         with Session.begin() as session:
             row = Photo(path=str(path), folder=str(path.parent), size=st.st_size,
-                        mtime_ns=st.st_mtime_ns, content_hash=scan.file_hash(path), status="ok",
+                        mtime_ns=st.st_mtime_ns, content_hash=sha256_file(path), status="ok",
                         width=photo.width, height=photo.height, captured_at=photo.captured_at,
                         capture_source=photo.capture_source, n_faces=len(found),
                         scanned_at=datetime.now())

@@ -20,7 +20,7 @@ from photo_sorter import eigenfaces
 from photo_sorter.attributes import CLUSTER_ATTRIBUTES, label, validate
 from photo_sorter.export import LibraryError, active_model, face_rows, require_predicted
 from photo_sorter.outputs import Outputs
-from photo_sorter.store import Cluster, ClusterMember, ClusterRun, Face, Photo, session_factory
+from photo_sorter.store import Cluster, ClusterMember, ClusterRun, Face, Photo, library_lock, session_factory
 
 AUTO_K_RANGE = range(2, 11)
 SILHOUETTE_SAMPLE = 2000
@@ -124,7 +124,7 @@ def run_clustering(engine, attributes=None, k="auto", seed: int = 0,
     if len(set(attributes)) != len(attributes):
         raise LibraryError("an attribute is listed twice")
     Session = session_factory(engine)
-    with Session() as session:
+    with library_lock(engine, doing="cluster"), Session() as session:
         model = active_model(session, model_id)
         rows = face_rows(session, model, attributes)
         require_predicted(rows, attributes)

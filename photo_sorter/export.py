@@ -21,7 +21,7 @@ from photo_sorter import imaging, xmp
 from photo_sorter.attributes import CELEBA_ATTRIBUTES, validate
 from photo_sorter.model import unreliable_attributes
 from photo_sorter.outputs import OutputError, Outputs
-from photo_sorter.store import Face, ModelVersion, Photo, predictions_table, session_factory
+from photo_sorter.store import Face, ModelVersion, Photo, model_row, predictions_table, session_factory
 
 
 class LibraryError(ValueError):
@@ -30,16 +30,10 @@ class LibraryError(ValueError):
 
 def active_model(session: Session, model_id: int | None = None) -> ModelVersion:
     """The model whose predictions are read: the given one, else the active one."""
-    if model_id is not None:
-        model = session.get(ModelVersion, model_id)
-        if model is None:
-            raise LibraryError(f"no model with id {model_id} in the library")
-        return model
-    model = session.scalars(
-        select(ModelVersion).where(ModelVersion.active.is_(True)).order_by(ModelVersion.id.desc())
-    ).first()
+    model = model_row(session, model_id)
     if model is None:
-        raise LibraryError("the library has no active attribute model yet; scan some photos first")
+        raise LibraryError("the library has no active attribute model yet; scan some photos first"
+                           if model_id is None else f"no model with id {model_id} in the library")
     return model
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
-import shutil
-import tempfile
+import stat
+import zipfile
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 from pathlib import Path
@@ -19,10 +20,14 @@ from pathlib import Path
 import numpy as np
 
 from photo_sorter.attributes import validate
+from photo_sorter.files import atomic_write, sha256_file
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 BUNDLED_MODEL = MODELS_DIR / "celeba_mobilenetv2.keras"
 FRAME_HEIGHT, FRAME_WIDTH = 218, 178
+MAX_CARD_BYTES = 1 << 20          # a card is a few kB of JSON
+MAX_KERAS_METADATA_BYTES = 64 << 20  # config.json and metadata.json inside a .keras, uncompressed
+MAX_KERAS_BYTES = 4 << 30         # all members of a .keras, uncompressed (the weights dominate)
 
 
 class ModelError(RuntimeError):
@@ -38,18 +43,25 @@ def card_path(model_path: Path) -> Path:
     return Path(model_path).with_suffix(".json")
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def _read_regular(path: Path, limit: int) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes. Opened without blocking and checked
+    on the open descriptor, so a named pipe or device in its place is refused, never waited on."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ValueError("not a regular file")
+        if st.st_size > limit:
+            raise ValueError(f"{st.st_size} bytes, more than the {limit} a card may have")
+        return fh.read(limit + 1)[:limit]
 
 
 def read_card(model_path: Path) -> dict:
+    """The card beside model_path, checked: attributes known, one threshold per attribute, each
+    a real number in 0..1."""
     path = card_path(model_path)
     try:
-        card = json.loads(path.read_text())
+        card = json.loads(_read_regular(path, MAX_CARD_BYTES))
     except FileNotFoundError:
         raise ModelError(f"model card {path} is missing (it must sit beside {model_path})") from None
     except (OSError, ValueError) as exc:
@@ -65,10 +77,31 @@ def read_card(model_path: Path) -> dict:
         raise ModelError(f"model card {path}: {_first_line(exc)}") from None
     thresholds = card["thresholds"]
     if not isinstance(thresholds, dict) or not all(
-        isinstance(v, (int, float)) and 0 <= v <= 1 for v in thresholds.values()
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and 0 <= v <= 1
+        for v in thresholds.values()
     ):
         raise ModelError(f"model card {path}: 'thresholds' must map attribute names to numbers in 0..1")
+    missing = [a for a in card["attributes"] if a not in thresholds]
+    if missing:
+        raise ModelError(f"model card {path} has no threshold for {', '.join(missing[:3])}"
+                         + (f" and {len(missing) - 3} more" if len(missing) > 3 else ""))
     return card
+
+
+def _check_archive(path: Path) -> None:
+    """Refuse a .keras whose members would inflate beyond what a model needs, before Keras reads
+    them (a 2.5 GB config.json would otherwise be parsed in memory)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise ModelError(f"model file {path} cannot be loaded: {_first_line(exc)}") from None
+    for info in members:
+        if not info.filename.endswith(".h5") and info.file_size > MAX_KERAS_METADATA_BYTES:
+            raise ModelError(f"model file {path}: {info.filename} inflates to {info.file_size} bytes; "
+                             "refused (not a model this app made)")
+    if sum(i.file_size for i in members) > MAX_KERAS_BYTES:
+        raise ModelError(f"model file {path} inflates to more than {MAX_KERAS_BYTES >> 30} GB; refused")
 
 
 def unreliable_attributes(card: dict) -> dict[str, str]:
@@ -110,7 +143,7 @@ class AttributeModel:
 
     @property
     def thresholds(self) -> dict[str, float]:
-        return {a: float(self.card["thresholds"].get(a, 0.5)) for a in self.attributes}
+        return {a: float(self.card["thresholds"][a]) for a in self.attributes}
 
     @property
     def unreliable(self) -> dict[str, str]:
@@ -125,6 +158,7 @@ class AttributeModel:
         if path.suffix != ".keras":  # the one format Keras loads without running stored code
             raise ModelError(f"model file {path} is not a .keras file; only .keras models are loaded")
         card = read_card(path)
+        _check_archive(path)
         import keras
 
         try:
@@ -141,7 +175,7 @@ class AttributeModel:
                 f"model {path} predicts {n_out} attributes but its card lists "
                 f"{len(card['attributes'])}"
             )
-        return cls(path=path, card=card, keras_model=model, sha256=file_sha256(path))
+        return cls(path=path, card=card, keras_model=model, sha256=sha256_file(path))
 
     @cached_property
     def _serve(self):
@@ -153,10 +187,12 @@ class AttributeModel:
         return tf.function(lambda x: self.keras_model(x, training=False), input_signature=[spec])
 
     def predict(self, frames: np.ndarray, batch_size: int = 64) -> np.ndarray:
-        """frames: uint8 [N, 218, 178, 3] aligned faces -> float32 [N, n_attributes]."""
-        frames = np.asarray(frames, dtype=np.uint8)
-        if frames.ndim != 4 or frames.shape[-1] != 3:
-            raise ValueError(f"expected uint8 frames [N, H, W, 3], got shape {frames.shape}")
+        """frames: uint8 [N, 218, 178, 3] aligned faces -> float32 [N, n_attributes]. Anything
+        else is refused: a float frame (0..1 or 0..255?) cast silently would give wrong answers."""
+        frames = np.asarray(frames)
+        if frames.dtype != np.uint8 or frames.shape[1:] != (FRAME_HEIGHT, FRAME_WIDTH, 3):
+            raise ModelError(f"the model takes uint8 frames [N, {FRAME_HEIGHT}, {FRAME_WIDTH}, 3] "
+                             f"(aligned faces, align.to_celeba); got {frames.dtype} {list(frames.shape)}")
         if len(frames) == 0:
             return np.zeros((0, len(self.attributes)), np.float32)
         out = [
@@ -178,54 +214,59 @@ def user_models_dir() -> Path:
     return user_data_dir() / "models"
 
 
-def _atomic_copy(src: Path, dest: Path) -> None:
-    """Copy through a hidden temporary file beside dest, flushed to disk, then renamed over dest:
-    a crash leaves the old dest or the complete new one, never a partial file under dest's name."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "wb") as out, open(src, "rb") as fh:
-            shutil.copyfileobj(fh, out, 1 << 20)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    if os.name == "posix":  # make the rename itself durable
-        dir_fd = os.open(dest.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-
-
 def install_model(src_path: str | Path, engine=None, models_dir: str | Path | None = None) -> Path:
     """Check a model (loaded with its card), copy both into the models folder and make it the
     library's active model; earlier models keep their files, rows and predictions. The files are
     complete on disk (model first, card last) before one transaction switches the active row, so
     a crash at any point leaves the previous model active. Returns the installed model's path."""
-    from photo_sorter import scan
-    from photo_sorter.store import ModelVersion, open_engine, session_factory
+    from photo_sorter.store import ModelVersion, library_lock, register_model, sessions
 
     model = AttributeModel.load(src_path)
-    folder = Path(models_dir) if models_dir else user_models_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    dest = folder / model.path.name
-    in_place = dest.resolve() == model.path.resolve()
-    if not in_place and dest.exists() and file_sha256(dest) != model.sha256:
-        dest = folder / f"{model.path.stem}-{model.sha256[:12]}.keras"  # never overwrite another model
-    if not in_place:
-        for stale in folder.glob(".*.partial"):  # left by an install that crashed mid-copy
-            stale.unlink(missing_ok=True)
-        _atomic_copy(model.path, dest)
-        _atomic_copy(card_path(model.path), card_path(dest))
-        if file_sha256(dest) != model.sha256:
-            raise ModelError(f"{model.path} changed while it was being installed; install it again")
-    installed = AttributeModel(dest, model.card, model.keras_model, model.sha256)
-    with session_factory(engine if engine is not None else open_engine()).begin() as session:
-        model_id = scan.register_model(session, installed)
-        session.get(ModelVersion, model_id).path = str(dest)
+    Session = sessions(engine)
+    with library_lock(Session, doing="install-model"):  # a running scan would re-activate its model
+        folder = Path(models_dir) if models_dir else user_models_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        dest = folder / model.path.name
+        in_place = dest.resolve() == model.path.resolve()
+        if not in_place and dest.exists() and (sha256_file(dest) != model.sha256
+                                               or read_card(dest) != model.card):
+            dest = folder / f"{model.path.stem}-{_identity(model)[:12]}.keras"  # never overwrite another model
+        if not in_place:
+            for stale in folder.glob(".*.partial"):  # left by an install that crashed mid-copy
+                stale.unlink(missing_ok=True)
+            atomic_write(dest, copy_from=model.path)
+            atomic_write(card_path(dest), copy_from=card_path(model.path))
+            if sha256_file(dest) != model.sha256 or read_card(dest) != model.card:
+                raise ModelError(f"{model.path} changed while it was being installed; install it again")
+        installed = AttributeModel(dest, model.card, model.keras_model, model.sha256)
+        with Session.begin() as session:
+            model_id = register_model(session, installed)
+            session.get(ModelVersion, model_id).path = str(dest)
     return dest
+
+
+def _identity(model: AttributeModel) -> str:
+    """Weights and card together name a model (store.registry)."""
+    from photo_sorter.store.models import card_sha256
+
+    return hashlib.sha256(f"{model.sha256}:{card_sha256(model.card)}".encode()).hexdigest()
+
+
+def active_model(db, load: bool = True) -> AttributeModel:
+    """The library's active model when its file is still there, else the bundled one. With
+    load=False only its card and hash are read (the scan loads the weights when first needed,
+    so an unchanged rescan never imports TensorFlow)."""
+    from photo_sorter.store import model_row, sessions
+
+    with sessions(db)() as session:
+        row = model_row(session)
+        path = row.path if row is not None else None
+    path = Path(path) if path and Path(path).is_file() else BUNDLED_MODEL
+    if load:
+        return AttributeModel.load(path)
+    if not path.is_file():
+        raise ModelError(f"model file {path} does not exist")
+    return AttributeModel(path=path, card=read_card(path), keras_model=None, sha256=sha256_file(path))
 
 
 def _resize_matrices(size: int):
@@ -278,5 +319,5 @@ def export_model(model: AttributeModel, fmt: str, out: Path) -> Path:
         frozen = convert_variables_to_constants_v2(serve.get_concrete_function())  # weights as constants
         out.write_bytes(tf.lite.TFLiteConverter.from_concrete_functions([frozen]).convert())
         card_out = out.with_suffix(".json")
-    card_out.write_text(json.dumps(model.card, indent=2))
+    atomic_write(card_out, json.dumps(model.card, indent=2).encode())
     return out

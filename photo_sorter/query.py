@@ -28,7 +28,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.orm import aliased
 
 from photo_sorter.attributes import CELEBA_ATTRIBUTES
-from photo_sorter.store import Face, ModelVersion, Photo, predictions_table
+from photo_sorter.store import Face, ModelVersion, Photo, model_row, predictions_table
 from photo_sorter.store.db import session_factory
 
 
@@ -463,9 +463,7 @@ def _check_page(limit: int | None, offset: int) -> None:
 
 
 def _model(session, model_id: int | None) -> ModelVersion:
-    stmt = select(ModelVersion)
-    stmt = stmt.where(ModelVersion.id == model_id) if model_id else stmt.where(ModelVersion.active.is_(True))
-    row = session.scalar(stmt)
+    row = model_row(session, model_id)
     if row is None:
         raise QueryError("the library has no predictions yet: scan some photos first"
                          if model_id is None else f"no model with id {model_id}")

@@ -15,7 +15,6 @@ only rows under the roots can go missing or be claimed by a move.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import os
 import stat
@@ -28,20 +27,16 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
-from filelock import FileLock, Timeout
 from sqlalchemy import delete, exists, func, insert, select, text, update
 from sqlalchemy.exc import DataError, IntegrityError
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from photo_sorter import align, faces, imaging, outputs
 from photo_sorter.errors import log_failure, one_line
-from photo_sorter.model import (
-    BUNDLED_MODEL, AttributeModel, ModelError, device_name, file_sha256, read_card,
-)
+from photo_sorter.model import AttributeModel, active_model, device_name
 from photo_sorter.store import (
-    BestChoice, Face, ModelVersion, Photo, PhotoHash, ScanRun, open_engine, predictions_table,
-    session_factory,
+    BestChoice, Face, Photo, PhotoHash, ScanRun, exclusive, predictions_table, register_model,
+    sessions,
 )
 
 # The one definition of a problem row (its `status`), used by the scan's summary, `errors` and
@@ -74,10 +69,6 @@ def _count_problem(counts: dict, status: str, skip_key: str | None) -> None:
 
 class ScanError(ValueError):
     """Bad scan input (a root that does not exist); one readable line."""
-
-
-class ScanBusy(ScanError):
-    """Another scan or re-prediction holds the library; trying again later will do."""
 
 
 @dataclass
@@ -141,37 +132,6 @@ _COPIED = ("status", "error", "width", "height", "captured_at", "capture_source"
            "burst_id", "n_faces")
 
 
-def _sessions(db) -> sessionmaker[Session]:
-    if isinstance(db, sessionmaker):
-        return db
-    return session_factory(db if isinstance(db, Engine) else open_engine(db))
-
-
-def _exclusive(func):
-    """Run func(Session, ...) holding the library's lock file (beside a SQLite database): a second
-    scan or re-prediction of the same library refuses at once instead of interleaving its writes.
-    The OS drops the lock when its holder dies, so a crashed scan never leaves it stuck."""
-
-    @functools.wraps(func)
-    def locked(db, *args, **kwargs):
-        Session = _sessions(db)
-        url = Session.kw["bind"].url
-        if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
-            return func(Session, *args, **kwargs)
-        lock = FileLock(url.database + ".lock", timeout=0, is_singleton=True)  # re-entrant per thread
-        try:
-            lock.acquire()
-        except Timeout:
-            raise ScanBusy(f"another scan or re-prediction of {url.database} is running; "
-                            "try again when it has finished") from None
-        try:
-            return func(Session, *args, **kwargs)
-        finally:
-            lock.release()
-
-    return locked
-
-
 def path_key(path: Path) -> str:
     """The path as stored: exactly as Python names the file (a name that is not valid UTF-8
     keeps its bytes as lone surrogates; the store's PathText column stores them reversibly)."""
@@ -185,11 +145,6 @@ def display_path(path: str | Path) -> str:
     """A stored path as one printable line: bytes that are not valid UTF-8 and control
     characters (a newline in a name) shown as \\xNN."""
     return os.fsencode(path).decode("utf-8", "backslashreplace").translate(_CONTROLS)
-
-
-def file_hash(path: Path) -> str:
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def _inside(path: str, bases: Iterable[str]) -> bool:
@@ -286,33 +241,6 @@ _SKIP_WORDS = {"videos": "video(s)", "sidecars": "sidecar file(s)", "hidden": "h
 def skipped_text(skipped: dict) -> str:
     """A summary's skipped counts in words: "3 video(s), 2 unsupported" ("none" when empty)."""
     return ", ".join(f"{n} {_SKIP_WORDS.get(reason, reason)}" for reason, n in skipped.items()) or "none"
-
-
-def register_model(session: Session, model: AttributeModel) -> int:
-    """The model's row (by sha256, added if new), made the one active model."""
-    row = session.scalar(select(ModelVersion).where(ModelVersion.sha256 == model.sha256))
-    if row is None:
-        row = ModelVersion(name=model.name, sha256=model.sha256, path=str(model.path),
-                           attributes=model.attributes, thresholds=model.thresholds, card=model.card)
-        session.add(row)
-    session.execute(update(ModelVersion).where(ModelVersion.sha256 != model.sha256).values(active=False))
-    row.active = True
-    session.flush()
-    return row.id
-
-
-def active_model(db, load: bool = True) -> AttributeModel:
-    """The library's active model when its file is still there, else the bundled one. With
-    load=False only its card and hash are read; _predict loads the weights when first needed,
-    so an unchanged rescan never imports TensorFlow."""
-    with _sessions(db)() as session:
-        path = session.scalar(select(ModelVersion.path).where(ModelVersion.active.is_(True)))
-    path = Path(path) if path and Path(path).is_file() else BUNDLED_MODEL
-    if load:
-        return AttributeModel.load(path)
-    if not path.is_file():
-        raise ModelError(f"model file {path} does not exist")
-    return AttributeModel(path=path, card=read_card(path), keras_model=None, sha256=file_sha256(path))
 
 
 def _predict(model: AttributeModel, frames: list[np.ndarray]) -> np.ndarray:
@@ -471,7 +399,7 @@ def _known_under(Session, roots: list[Path]) -> dict:
         return {row.path: row for row in rows if _inside(row.path, map(str, roots))}
 
 
-@_exclusive
+@exclusive("scan")
 def scan(
     db,
     roots: Iterable[str | Path],
@@ -491,7 +419,7 @@ def scan(
     started = time.monotonic()
     options = options or ScanOptions()
     roots = list(dict.fromkeys(Path(os.path.abspath(os.path.expanduser(r))) for r in roots))
-    Session = _sessions(db)
+    Session = sessions(db)
     absent = [r for r in roots if not os.path.lexists(r)]
     if len(absent) == len(roots):
         raise ScanError(f"the folder is not there (unmounted?): {display_path(absent[0])}")
@@ -598,7 +526,7 @@ def update_statistics(db) -> None:
     planner takes `model_id = ?` on a prediction index for a few rows and may read a whole
     model's predictions per photo: minutes for one attribute query at 100k photos instead of
     tens of milliseconds (benchmarks/bench_query.py). Other databases keep their own."""
-    with _sessions(db).begin() as session:
+    with sessions(db).begin() as session:
         if session.bind.dialect.name == "sqlite":
             session.execute(text("PRAGMA analysis_limit=1000"))
             session.execute(text("ANALYZE"))
@@ -696,7 +624,7 @@ def _mark_missing(Session, known: dict, present: set[str]) -> int:
     return len(gone)
 
 
-@_exclusive
+@exclusive("repredict")
 def repredict(
     db,
     model: AttributeModel | None = None,
@@ -711,7 +639,7 @@ def repredict(
     skipped."""
     started = time.monotonic()
     options = options or ScanOptions()
-    Session = _sessions(db)
+    Session = sessions(db)
     model = model or active_model(Session, load=False)
     with Session.begin() as session:
         model_id = register_model(session, model)
@@ -780,7 +708,7 @@ def _realign(rows: list, options: ScanOptions) -> list[np.ndarray]:
     return _frames(photo, [r.landmarks for r in rows], options.detection_side(photo))
 
 
-@_exclusive
+@exclusive("fill-photo-facts")
 def fill_photo_facts(db, roots: Iterable[Path] | None = None,
                      progress: Callable[[ScanProgress], None] | None = None,
                      cancel: threading.Event | None = None) -> int:
@@ -788,7 +716,7 @@ def fill_photo_facts(db, roots: Iterable[Path] | None = None,
     `roots` (None: all) that lack it for their current file version: photos of libraries scanned
     before the scan stored it, or files touched without changing. Runs at the end of every scan
     over its roots; returns the count."""
-    Session = _sessions(db)
+    Session = sessions(db)
     with Session() as session:
         todo = [row for row in session.execute(
             select(Photo.id, Photo.path, Photo.size, Photo.mtime_ns).outerjoin(PhotoHash)
@@ -819,26 +747,28 @@ def list_missing(db) -> list[dict]:
     """What purge_missing would delete: each missing photo with its face count and whether it is
     a user's pick of a burst (shown for confirmation before purging)."""
     picked = exists().where(BestChoice.photo_id == Photo.id)
-    with _sessions(db)() as session:
+    with sessions(db)() as session:
         rows = session.execute(select(Photo.id, Photo.path, Photo.n_faces, picked.label("picked"))
                                .where(Photo.status == "missing").order_by(Photo.path))
         return [{"id": r.id, "path": r.path, "faces": r.n_faces, "picked": bool(r.picked)} for r in rows]
 
 
+@exclusive("purge-missing")
 def purge_missing(db, ids: Iterable[int] | None = None) -> int:
     """Delete the rows of missing photos (their faces, predictions and picks go with them);
-    `ids` limits it to those listed (e.g. by list_missing) that are still missing."""
+    `ids` limits it to those listed (e.g. by list_missing) that are still missing. Under the
+    library lock, so a running scan's batch is never deleted under it."""
     stmt = delete(Photo).where(Photo.status == "missing")
     if ids is not None:
         stmt = stmt.where(Photo.id.in_(list(ids)))
-    with _sessions(db).begin() as session:
+    with db.begin() as session:
         return session.execute(stmt).rowcount
 
 
 def list_errors(db) -> list[dict]:
     """The library's problem rows (PROBLEMS), and why: what `errors` prints and the GUI's
     problems panel shows; `kind` is the row's status."""
-    with _sessions(db)() as session:
+    with sessions(db)() as session:
         rows = session.execute(select(Photo.path, Photo.status, Photo.error, Photo.scanned_at)
                                .where(Photo.status.in_(PROBLEMS)).order_by(Photo.path))
         return [{"path": r.path, "kind": r.status, "error": r.error, "scanned_at": r.scanned_at}
@@ -847,7 +777,7 @@ def list_errors(db) -> list[dict]:
 
 def problem_counts(db) -> dict[str, int]:
     """Problem rows of the library per kind (every kind of PROBLEMS, zeros included)."""
-    with _sessions(db)() as session:
+    with sessions(db)() as session:
         found = dict(session.execute(select(Photo.status, func.count()).where(Photo.status.in_(PROBLEMS))
                                      .group_by(Photo.status)).all())
     return {kind: found.get(kind, 0) for kind in PROBLEMS}

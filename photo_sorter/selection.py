@@ -24,7 +24,7 @@ from sqlalchemy import delete, select
 
 from photo_sorter.export import LibraryError, active_model, face_rows, photo_rows
 from photo_sorter.outputs import Outputs
-from photo_sorter.store import BestChoice, Photo, PhotoHash, session_factory
+from photo_sorter.store import BestChoice, Photo, PhotoHash, library_lock, session_factory
 
 DEFAULT_GAP_SECONDS = 2.0
 DEFAULT_EVENT_GAP_SECONDS = 3600.0
@@ -254,7 +254,7 @@ def _refile_choices(engine, refile: list) -> None:
 def choose_best(engine, group_key: str, photo_id: int | None) -> dict:
     """Store the user's pick for a burst (None clears it); later runs and rescans respect it.
     Any earlier pick of the same burst is replaced."""
-    with session_factory(engine)() as session:
+    with library_lock(engine, doing="choose-best"), session_factory(engine)() as session:
         existing = session.get(BestChoice, group_key)
         if photo_id is None:
             if existing is not None:

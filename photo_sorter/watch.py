@@ -20,6 +20,7 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from photo_sorter import imaging, scan
+from photo_sorter.store import LibraryBusy
 
 RETRY_SECONDS = 2.0
 
@@ -130,7 +131,7 @@ class Watcher(FileSystemEventHandler):
                     self.model = active
                 summary = scan.scan(self.db, roots, model=self.model, options=self.options,
                                     cancel=self._cancel)
-            except scan.ScanBusy as exc:  # another scan holds the library: try again soon
+            except LibraryBusy as exc:  # another scan holds the library: try again soon
                 with self._wake:
                     self._files |= batch[0]
                     self._folders |= batch[1]

@@ -18,7 +18,7 @@ from conftest import REPO
 from library_factory import jpeg_bytes, scene
 from photo_sorter import library as photo_library, scan
 from photo_sorter.gui import listings
-from photo_sorter.store import DatabaseError, Photo, open_engine, session_factory
+from photo_sorter.store import DatabaseError, LibraryBusy, Photo, open_engine, session_factory
 
 
 def make_photos(folder, n, size=(320, 240)):
@@ -85,13 +85,13 @@ def test_a_second_scan_refuses_clearly_and_nothing_is_corrupted(tmp_path):
     first.start()
     try:
         assert inside.wait(120)
-        with pytest.raises(scan.ScanError, match="another scan or re-prediction .* is running"):
+        with pytest.raises(LibraryBusy, match="is busy: another command is writing to it \(scan, pid"):
             scan.scan(engine, [library])
-        with pytest.raises(scan.ScanError, match="another scan or re-prediction"):
+        with pytest.raises(LibraryBusy, match="is busy: another command"):
             scan.repredict(engine)
         cli = headless("scan", library, "--db", db)  # another process
         assert cli.returncode == 2, cli.stderr
-        assert cli.stderr.startswith("error: another scan") and cli.stderr.count("\n") == 1
+        assert cli.stderr.startswith("error: the library") and "is busy" in cli.stderr and cli.stderr.count("\n") == 1
     finally:
         release.set()
         first.join()

@@ -24,7 +24,8 @@ from conftest import REPO, SAMPLE_PHOTOS
 from library_factory import jpeg_bytes, scene
 from photo_sorter import scan
 from photo_sorter.attributes import CELEBA_ATTRIBUTES
-from photo_sorter.model import BUNDLED_MODEL, card_path, file_sha256, read_card
+from photo_sorter.files import sha256_file as file_sha256
+from photo_sorter.model import BUNDLED_MODEL, card_path, read_card
 from photo_sorter.store import open_engine
 
 pytestmark = pytest.mark.slow
@@ -198,7 +199,7 @@ def step(fn, half=False):
 
 # The checks of AttributeModel.load are tested elsewhere; here only the file and database steps
 # matter, so the model is described from its card and hash without importing TensorFlow.
-m.AttributeModel.load = classmethod(lambda cls, p: cls(m.Path(p), m.read_card(m.Path(p)), None, m.file_sha256(p)))
+m.AttributeModel.load = classmethod(lambda cls, p: cls(m.Path(p), m.read_card(m.Path(p)), None, m.sha256_file(p)))
 shutil.copyfileobj = step(shutil.copyfileobj, half=True)
 os.fsync, os.replace = step(os.fsync), step(os.replace)
 engine = open_engine(db)

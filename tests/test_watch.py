@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from conftest import REPO, SAMPLE_PHOTOS
 from photo_sorter import scan
 from photo_sorter.model import AttributeModel
-from photo_sorter.store import Face, Photo, open_engine, session_factory
+from photo_sorter.store import Face, LibraryBusy, Photo, open_engine, session_factory
 from photo_sorter.watch import Watcher, scan_roots
 
 PORTRAIT = SAMPLE_PHOTOS / "obama_official_portrait_2012.jpg"
@@ -115,7 +115,7 @@ def test_a_busy_library_is_retried_not_lost(tmp_path, model, monkeypatch):
     def busy_once(*args, **kwargs):
         if not refused.is_set():
             refused.set()
-            raise scan.ScanBusy("another scan is running")
+            raise LibraryBusy("the library is busy: another command is writing to it")
         return real_scan(*args, **kwargs)
 
     monkeypatch.setattr(scan, "scan", busy_once)

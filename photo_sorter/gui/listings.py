@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from photo_sorter.library import under as _under
-from photo_sorter.store import Face, ModelVersion, Photo, ScanRun, predictions_table
+from photo_sorter.store import Face, Photo, ScanRun, model_row, predictions_table
 
 PHOTO_COLUMNS = (Photo.id, Photo.path, Photo.mtime_ns, Photo.size, Photo.n_faces, Photo.status,
                  Photo.error, Photo.captured_at)
@@ -69,7 +69,7 @@ def folder_state(engine: Engine, folder: str) -> dict:
 
 def active_model(engine: Engine) -> dict | None:
     with Session(engine) as s:
-        m = s.scalars(select(ModelVersion).where(ModelVersion.active)).first()
+        m = model_row(s)
         return None if m is None else {"id": m.id, "name": m.name, "path": m.path, "attributes": list(m.attributes),
                                        "thresholds": dict(m.thresholds), "card": dict(m.card)}
 

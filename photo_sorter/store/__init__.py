@@ -1,13 +1,18 @@
-"""The library database: ORM tables (models.py) and engine/session set-up (db.py)."""
+"""The library database: ORM tables (models.py), engine/session set-up (db.py), schema checks and
+migrations (schema.py, migrations/), the model registry (registry.py) and the write lock (lock.py)."""
 
-from photo_sorter.store.db import DatabaseError, default_db_path, open_engine, session_factory
+from photo_sorter.store.db import default_db_path, open_engine, session_factory, user_data_dir
+from photo_sorter.store.errors import DatabaseError
+from photo_sorter.store.lock import LibraryBusy, exclusive, library_lock, sessions
 from photo_sorter.store.models import (
     BestChoice, Cluster, ClusterMember, ClusterRun, Face, ModelVersion, Photo, PhotoHash, Prediction,
     ScanRun, predictions_table,
 )
+from photo_sorter.store.registry import model_row, register_model
 
 __all__ = [
-    "BestChoice", "Cluster", "ClusterMember", "ClusterRun", "DatabaseError", "Face",
-    "ModelVersion", "Photo", "PhotoHash", "Prediction", "ScanRun", "default_db_path", "open_engine",
-    "predictions_table", "session_factory",
+    "BestChoice", "Cluster", "ClusterMember", "ClusterRun", "DatabaseError", "Face", "LibraryBusy",
+    "ModelVersion", "Photo", "PhotoHash", "Prediction", "ScanRun", "default_db_path", "exclusive",
+    "library_lock", "model_row", "open_engine", "predictions_table", "register_model",
+    "session_factory", "sessions", "user_data_dir",
 ]

@@ -7,16 +7,49 @@ the attributes leaves the other columns NULL.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from datetime import datetime
 
 from sqlalchemy import (
-    JSON, Boolean, Column, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String,
+    JSON, Boolean, Column, Float, ForeignKey, Index, Integer, LargeBinary, String,
     Table, Text, TypeDecorator, UniqueConstraint, func,
 )
+from sqlalchemy import DateTime as _DateTime
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from photo_sorter.attributes import CELEBA_ATTRIBUTES
+from photo_sorter.store.errors import DatabaseError
+
+
+class StoredDateError(DatabaseError):
+    """A stored date that is not a date (a hand-edited database); one line naming the value."""
+
+
+class _SQLiteDateTime(sqlite.DATETIME):
+    """SQLite keeps dates as text: one edited by hand into something else is reported as such
+    (StoredDateError, one line) instead of a parser traceback; other ISO 8601 forms are read."""
+
+    def result_processor(self, dialect, coltype):
+        parse = super().result_processor(dialect, coltype)
+
+        def process(value):
+            try:
+                return parse(value)
+            except (TypeError, ValueError):
+                try:
+                    return datetime.fromisoformat(value)
+                except (TypeError, ValueError):
+                    raise StoredDateError(
+                        f"the library holds {value!r} where a date belongs (edited by hand?); "
+                        "correct or clear that value") from None
+
+        return process
+
+
+DateTime = _DateTime().with_variant(_SQLiteDateTime(), "sqlite")
 
 
 class Base(DeclarativeBase):
@@ -96,14 +129,25 @@ class Face(Base):
     photo: Mapped[Photo] = relationship(back_populates="faces")
 
 
+def card_sha256(card: dict) -> str:
+    """A card's identity: its canonical JSON, so only a change of content makes a new model."""
+    text = json.dumps(card, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
 class ModelVersion(Base):
-    """An attribute model the library has predictions from; exactly one is active."""
+    """An attribute model the library has predictions from; exactly one is active. A model is
+    its weights and its card together (store/registry.py): the same weights with another card
+    are another model, so values are never stored under another card's names."""
 
     __tablename__ = "models"
+    __table_args__ = (UniqueConstraint("sha256", "card_sha256", name="uq_models_identity"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(Text)
-    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    sha256: Mapped[str] = mapped_column(String(64))  # of the .keras file
+    card_sha256: Mapped[str] = mapped_column(  # of the card's canonical JSON
+        String(64), default=lambda ctx: card_sha256(ctx.get_current_parameters()["card"]))
     path: Mapped[str] = mapped_column(Text)
     attributes: Mapped[list] = mapped_column(JSON)
     thresholds: Mapped[dict] = mapped_column(JSON)
