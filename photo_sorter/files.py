@@ -27,14 +27,16 @@ def atomic_write(path: str | Path, data: bytes | None = None, *, copy_from: str 
     """Write `data` (or a copy of the file `copy_from`) to path through a temporary file beside
     it, flushed to disk, then renamed over path: a crash leaves the old file or the complete new
     one, never a partial file under path's name. An existing file keeps its mode; a new one gets
-    the user's umask. The temporary name is short, so any legal name can be written."""
+    the user's umask. The temporary name holds at most 100 bytes of path's name, so any legal
+    name can be written."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         mode = stat.S_IMODE(os.stat(path).st_mode)
     except FileNotFoundError:
         mode = 0o666 & ~_umask()
-    fd, tmp = tempfile.mkstemp(prefix=".", suffix=".partial", dir=path.parent)
+    short = os.fsencode(path.name)[:100].decode("utf-8", "ignore")
+    fd, tmp = tempfile.mkstemp(prefix=f".{short}.", suffix=".partial", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as out:
             if copy_from is not None:

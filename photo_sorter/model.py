@@ -221,9 +221,9 @@ def install_model(src_path: str | Path, engine=None, models_dir: str | Path | No
     a crash at any point leaves the previous model active. Returns the installed model's path."""
     from photo_sorter.store import ModelVersion, library_lock, register_model, sessions
 
-    model = AttributeModel.load(src_path)
     Session = sessions(engine)
     with library_lock(Session, doing="install-model"):  # a running scan would re-activate its model
+        model = AttributeModel.load(src_path)
         folder = Path(models_dir) if models_dir else user_models_dir()
         folder.mkdir(parents=True, exist_ok=True)
         dest = folder / model.path.name

@@ -123,3 +123,23 @@ def test_a_hand_edited_date_is_a_one_line_error(tmp_path):
     with sqlite3.connect(db) as conn:  # other ISO 8601 forms are dates
         conn.execute("UPDATE photos SET scanned_at = '2024-12-31T12:00:00+01:00'")
     assert list_errors(engine)[0]["scanned_at"].hour == 12
+
+
+def test_atomic_write_keeps_modes_and_takes_any_legal_name(tmp_path):
+    from photo_sorter.files import atomic_write
+
+    long_name = tmp_path / ("é" * 124 + ".xmp")  # 252 bytes: legal, but no room for a longer temp name
+    atomic_write(long_name, b"one")
+    assert long_name.read_bytes() == b"one" and oct(long_name.stat().st_mode & 0o777) == oct(0o666 & ~_umask())
+    long_name.chmod(0o640)
+    atomic_write(long_name, b"two")
+    assert long_name.read_bytes() == b"two" and long_name.stat().st_mode & 0o777 == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir()) == [long_name.name]  # no temporary file left
+
+
+def _umask() -> int:
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
