@@ -9,12 +9,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from photo_sorter.scan import PROBLEMS, list_errors
-from photo_sorter.store import ModelVersion, Photo
+from photo_sorter.store import ModelVersion, Photo, library_lock, model_row
+from photo_sorter.store.registry import activate
 
 # (pattern in the stored error, what the user reads); first match wins.
 _PLAIN = (
@@ -110,16 +111,16 @@ def models(engine: Engine) -> list[dict]:
 def activate_model(engine: Engine, model_id: int) -> None:
     """Make an installed model the active one (its earlier predictions are reused; faces it has
     not predicted yet need `scan.repredict`)."""
-    with Session(engine) as s, s.begin():
+    with library_lock(engine, doing="activate model"), Session(engine) as s, s.begin():
         if s.get(ModelVersion, model_id) is None:
             raise ValueError(f"no installed model with id {model_id}")
-        s.execute(update(ModelVersion).values(active=ModelVersion.id == model_id))
+        activate(s, model_id)
 
 
 def delete_model(engine: Engine, model_id: int) -> None:
     """Forget an installed model and its predictions (its file stays on disk). The active model
     cannot be deleted: activate another one first."""
-    with Session(engine) as s, s.begin():
+    with library_lock(engine, doing="delete model"), Session(engine) as s, s.begin():
         m = s.get(ModelVersion, model_id)
         if m is None:
             raise ValueError(f"no installed model with id {model_id}")
@@ -134,7 +135,7 @@ def run_outdated(engine: Engine, run: dict) -> str:
     from photo_sorter.store import Face
 
     with Session(engine) as s:
-        active = s.scalar(select(ModelVersion.id).where(ModelVersion.active))
+        active = getattr(model_row(s), "id", None)
         faces = s.scalar(select(func.count()).select_from(Face)) or 0
     if run.get("model_id") is not None and active is not None and run["model_id"] != active:
         return "it was made with another attribute model than the active one"

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
 
 from photo_sorter import library
 from photo_sorter.gui.config import remember_folder, start_folder
+from photo_sorter.store import DatabaseError
 
 COLUMNS = ("Model", "Attributes", "Mean accuracy", "Balanced accuracy", "Installed", "State")
 
@@ -144,6 +145,6 @@ class ModelsDialog(QDialog):
     def delete(self, model_id: int) -> None:
         try:
             library.delete_model(self.engine, model_id)
-        except ValueError as exc:
+        except (ValueError, DatabaseError) as exc:  # DatabaseError: a scan holds the library
             self.message.setText(f"<b>Cannot delete:</b> {exc}")
         self.reload()

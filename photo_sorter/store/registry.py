@@ -29,8 +29,14 @@ def register_model(session: Session, model) -> int:
                            thresholds=model.thresholds, card=model.card, active=False)
         session.add(row)
         session.flush()
-    session.execute(update(ModelVersion).where(ModelVersion.id != row.id, ModelVersion.active.is_(True))
-                    .values(active=False))
-    row.active = True
-    session.flush()
+    activate(session, row.id)
     return row.id
+
+
+def activate(session: Session, model_id: int) -> None:
+    """Make the model the one active model (callers hold the library lock: a running scan
+    would otherwise re-activate its own)."""
+    session.execute(update(ModelVersion).where(ModelVersion.active.is_(True), ModelVersion.id != model_id)
+                    .values(active=False))
+    session.execute(update(ModelVersion).where(ModelVersion.id == model_id).values(active=True))
+    session.expire_all()
