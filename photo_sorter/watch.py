@@ -127,7 +127,7 @@ class Watcher(FileSystemEventHandler):
                 continue
             try:
                 active = scan.active_model(self.db, load=False)
-                if active.sha256 != self.model.sha256:  # the user changed models meanwhile
+                if (active.sha256, active.card) != (self.model.sha256, self.model.card):  # model changed meanwhile
                     self.model = active
                 summary = scan.scan(self.db, roots, model=self.model, options=self.options,
                                     cancel=self._cancel)

@@ -127,7 +127,7 @@ def test_a_busy_library_is_retried_not_lost(tmp_path, model, monkeypatch):
         wait_for(lambda: "a.jpg" in rows(engine))
     finally:
         watcher.stop()
-    assert errors == ["another scan is running"]
+    assert errors == ["the library is busy: another command is writing to it"]
 
 
 @pytest.mark.slow
