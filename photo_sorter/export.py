@@ -81,6 +81,7 @@ def photo_rows(session: Session, photo_ids=None) -> list[dict]:
     return [
         {"photo_id": ph.id, "path": ph.path, "folder": ph.folder, "width": ph.width,
          "height": ph.height, "captured_at": ph.captured_at, "capture_source": ph.capture_source,
+         "companions": ph.companions or [],
          "burst_id": ph.burst_id,
          "n_faces": ph.n_faces}
         for ph in session.scalars(stmt)

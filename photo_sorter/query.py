@@ -600,7 +600,7 @@ def photos(engine, expr: str, limit: int = 100, offset: int = 0,
                 within = (select(Face.photo_id).join(predictions_table, _predicted_by(model.id))
                           .where(score_bound(faces_node, cols, t)))
             stmt = (select(Photo.id, Photo.path, Photo.width, Photo.height, Photo.captured_at,
-                           Photo.capture_source, Photo.n_faces, best)
+                           Photo.capture_source, Photo.companions, Photo.n_faces, best)
                     .where(Photo.status != "missing",
                            photo_condition(node, model.id, model.thresholds, within))
                     .order_by(best.desc(), Photo.id))
@@ -615,7 +615,8 @@ def photos(engine, expr: str, limit: int = 100, offset: int = 0,
         by_photo.setdefault(row.photo_id, []).append(_face_dict(row, model.attributes))
     return [
         {"photo_id": p.id, "path": p.path, "width": p.width, "height": p.height,
-         "captured_at": p.captured_at, "capture_source": p.capture_source, "n_faces": p.n_faces,
+         "captured_at": p.captured_at, "capture_source": p.capture_source,
+         "companions": p.companions or [], "n_faces": p.n_faces,
          "score": float(p.best),
          "faces": by_photo.get(p.id, [])}
         for p in matched

@@ -151,19 +151,34 @@ def _inside(path: str, bases: Iterable[str]) -> bool:
     return any(path == b or path.startswith(b.rstrip(os.sep) + os.sep) for b in bases)
 
 
+def _raws_by_stem(names: Iterable[str]) -> dict[str, list[str]]:
+    """The RAW files among a folder's names, by lower-case stem (to pair them with their JPEG)."""
+    raws: dict[str, list[str]] = {}
+    for name in sorted(names):
+        if Path(name).suffix.lower() in imaging.RAW_EXTENSIONS:
+            raws.setdefault(Path(name).stem.lower(), []).append(name)
+    return raws
+
+
 def discover(roots: Iterable[Path], problems: list | None = None,
-             skipped: Counter | None = None) -> Iterator[Path]:
+             skipped: Counter | None = None, companions: dict | None = None) -> Iterator[Path]:
     """Supported image files under roots (a root may be a file), sorted per folder; hidden files
     and folders are skipped. A link is followed only when it leads to a place inside the roots
     that is not above it (no loops, nothing outside what was asked). Links not followed,
     folders that cannot be listed (permissions, paths beyond the system's limit) and folders
     nested deeper than MAX_DEPTH go to `problems` as (path, status, reason, skip key), each once;
     every other file left out is counted in `skipped` by reason (imaging.skip_reason, or
-    "raw_with_jpeg" for the RAW of a RAW+JPEG pair: one shot, whose JPEG is the photo)."""
+    "raw_with_jpeg" for the RAW of a RAW+JPEG pair: one shot, whose JPEG is the photo, the RAW's
+    name going to `companions[path_key(jpeg)]`)."""
     roots = list(roots)
     real_roots = [os.path.realpath(r) for r in roots]
     visited: set[tuple[int, int]] = set()
     skipped = Counter() if skipped is None else skipped
+    companions = {} if companions is None else companions
+
+    def pair(path: Path, raws: dict[str, list[str]]) -> None:
+        if path.suffix.lower() in imaging.PAIRED_EXTENSIONS and path.stem.lower() in raws:
+            companions[path_key(path)] = raws[path.stem.lower()]
 
     def report(path: str, status: str, reason: str, key: str | None = None) -> None:
         if problems is not None:
@@ -184,6 +199,10 @@ def discover(roots: Iterable[Path], problems: list | None = None,
 
     for root in roots:
         if not root.is_dir():
+            try:
+                pair(root, _raws_by_stem(os.listdir(root.parent)))
+            except OSError:  # its folder cannot be listed: the file alone is still scanned
+                pass
             yield root
             continue
         base_depth = str(root).rstrip(os.sep).count(os.sep)
@@ -212,6 +231,7 @@ def discover(roots: Iterable[Path], problems: list | None = None,
                 kept = []
             dirs[:] = kept
             decoded_stems = {Path(n).stem.lower() for n in files if Path(n).suffix.lower() in imaging.PAIRED_EXTENSIONS}
+            raws = _raws_by_stem(files)
             ours = outputs.tool_outputs(folder, files)  # cluster sheets, copies: not photos
             for name in sorted(files):
                 path = Path(folder) / name
@@ -225,6 +245,7 @@ def discover(roots: Iterable[Path], problems: list | None = None,
                     continue
                 why = leads_out(str(path), "") if path.is_symlink() else None
                 if why is None:
+                    pair(path, raws)
                     yield path
                 else:
                     report(str(path), "skipped", why, "links")
@@ -395,7 +416,7 @@ def _known_under(Session, roots: list[Path]) -> dict:
     """Rows of the library under the roots, by path (only these can be claimed or go missing)."""
     with Session() as session:
         rows = session.execute(select(Photo.id, Photo.path, Photo.size, Photo.mtime_ns,
-                                      Photo.content_hash, Photo.status))
+                                      Photo.content_hash, Photo.status, Photo.companions))
         return {row.path: row for row in rows if _inside(row.path, map(str, roots))}
 
 
@@ -456,7 +477,8 @@ def scan(
     files: list[Path] = []
     done = 0
     problems: list[tuple[Path, str, str, str | None]] = []
-    for path in discover(roots, problems, counts["skipped"]):
+    companions: dict[str, list[str]] = {}  # path -> the RAW files of the same shot
+    for path in discover(roots, problems, counts["skipped"], companions):
         files.append(path)
         if len(files) % 500 == 0:
             report("discovering")
@@ -477,7 +499,8 @@ def scan(
         for path in files:
             if cancel is not None and cancel.is_set():
                 break
-            item = _classify(path, known, by_hash, contents, seen, moved_from, counts, options)
+            item = _classify(path, known, by_hash, contents, seen, moved_from, counts, options,
+                             companions.get(path_key(path)))
             done += 1
             if item is not None:
                 batch.append(item)
@@ -555,9 +578,11 @@ def _read(path: Path, row) -> tuple[bytes | None, os.stat_result]:
         raise _Problem("unreadable", str(exc)) from None
 
 
-def _classify(path, known, by_hash, contents, seen, moved_from, counts, options) -> _Pending | None:
+def _classify(path, known, by_hash, contents, seen, moved_from, counts, options,
+              listed: list[str] | None = None) -> _Pending | None:
     """Decide what one discovered file needs and count it; returns the row update or None.
-    `contents`: hashes of the library's readable photos (and of those read so far)."""
+    `contents`: hashes of the library's readable photos (and of those read so far); `listed`:
+    the other files of the same shot (the RAW beside a JPEG)."""
     key = path_key(path)
     row = known.get(key)
     try:
@@ -567,9 +592,9 @@ def _classify(path, known, by_hash, contents, seen, moved_from, counts, options)
         return _problem_item(path, row, problem.status, str(problem))
     if data is None:
         counts["photos_unchanged"] += 1
-        return None
+        return None if row.companions == listed else _Pending(row.id, {"companions": listed})
     digest = hashlib.sha256(data).hexdigest()
-    stat_values = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    stat_values = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "companions": listed}
     if row is not None and row.status in ("ok", "missing") and digest == row.content_hash:
         counts["photos_unchanged"] += 1
         return _Pending(row.id, {**stat_values, "status": "ok"})

@@ -39,10 +39,13 @@ def scan_roots(files: set[Path], folders: set[Path], watched: list[Path]) -> lis
     return kept + loose
 
 
-def _raw_beside_jpeg(path: Path) -> bool:
-    """The RAW of a RAW+JPEG pair (discover leaves it to its JPEG; as a file root it would not)."""
-    return path.suffix.lower() in imaging.RAW_EXTENSIONS and any(
-        path.with_suffix(ext).exists() for e in imaging.PAIRED_EXTENSIONS for ext in (e, e.upper()))
+def _paired_photos(path: Path) -> set[Path]:
+    """For the RAW of a RAW+JPEG pair, its JPEG(s): the photo the scan decodes (and lists the
+    RAW with); as a file root of its own the RAW would be decoded."""
+    if path.suffix.lower() not in imaging.RAW_EXTENSIONS:
+        return set()
+    return {p for e in imaging.PAIRED_EXTENSIONS for ext in (e, e.upper())
+            if (p := path.with_suffix(ext)).is_file()}
 
 
 class Watcher(FileSystemEventHandler):
@@ -82,8 +85,10 @@ class Watcher(FileSystemEventHandler):
             if event.is_directory:
                 if event.event_type != "modified":  # a folder's own mtime says nothing new
                     folders.add(path)
-            elif imaging.skip_reason(path) is not None or _raw_beside_jpeg(path):
-                continue  # not a photo (the library's own files too), or only listed
+            elif imaging.skip_reason(path) is not None:
+                continue  # not a photo (the library's own files too)
+            elif paired := _paired_photos(path):
+                files |= paired
             elif path.is_file():
                 files.add(path)
             else:  # gone (deleted, moved away): its folder tells the scan

@@ -198,5 +198,15 @@ def test_scan_decodes_heic_raw_and_gif_faces_and_counts_what_it_skips(tmp_path, 
     assert (rows["DSC_0003.dng"].width, rows["DSC_0003.dng"].height) == (even.width // 2, even.height // 2)
     assert rows["IMG_0001.heic"].capture_source == "exif" and rows["anim.gif"].capture_source == "mtime"
     assert "2 video(s)" in scan.skipped_text(summary["skipped"])
-    shown = {r["path"].rsplit("/", 1)[-1]: r["capture_source"] for r in query.photos(engine, "Smiling >= 0")}
-    assert shown["IMG_0001.heic"] == "exif" and shown["anim.gif"] == "mtime"
+    shown = {r["path"].rsplit("/", 1)[-1]: r for r in query.photos(engine, "Smiling >= 0")}
+    assert shown["IMG_0001.heic"]["capture_source"] == "exif" and shown["anim.gif"]["capture_source"] == "mtime"
+    assert shown["IMG_0004.JPG"]["companions"] == ["IMG_0004.CR2"] and shown["anim.gif"]["companions"] == []
+
+    (lib / "IMG_0004.CR2").unlink()  # the JPEG is unchanged; its list follows the folder
+    (lib / "IMG_0004.cr3").write_bytes(b"another RAW of the shot")
+    (lib / "IMG_0004.NEF").write_bytes(b"and one more")
+    summary = scan.scan(engine, [lib], model=model)
+    assert summary["photos_unchanged"] == 5 and summary["skipped"]["raw_with_jpeg"] == 2
+    with session_factory(engine)() as s:
+        listed = s.scalar(select(Photo.companions).where(Photo.path.endswith("IMG_0004.JPG")))
+    assert listed == ["IMG_0004.NEF", "IMG_0004.cr3"]

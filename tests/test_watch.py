@@ -30,6 +30,11 @@ def rows(engine) -> dict[str, tuple[str, int]]:
         return {p.path.rsplit("/", 1)[-1]: (p.status, p.n_faces) for p in s.scalars(select(Photo))}
 
 
+def companions(engine) -> dict[str, list]:
+    with session_factory(engine)() as s:
+        return {p.path.rsplit("/", 1)[-1]: p.companions for p in s.scalars(select(Photo))}
+
+
 def wait_for(condition, timeout: float = 90.0):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -76,6 +81,7 @@ def test_files_added_renamed_deleted_while_watching(tmp_path, model):
         (lib / "notes.txt").write_text("not a photo")
         (lib / "sub" / "portrait.CR2").write_bytes(b"the RAW of portrait.jpg: listed, never decoded")
         wait_for(lambda: rows(engine).get("portrait.jpg") == ("ok", 1) and "new.jpg" in rows(engine))
+        wait_for(lambda: companions(engine).get("portrait.jpg") == ["portrait.CR2"])
         latency = time.monotonic() - started
         with session_factory(engine)() as s:
             assert s.scalar(select(func.count(Face.id))) == 1

@@ -98,9 +98,10 @@ class Photo(Base):
     width: Mapped[int | None] = mapped_column(Integer)   # after EXIF orientation
     height: Mapped[int | None] = mapped_column(Integer)
     captured_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)  # with sub-seconds
-    capture_source: Mapped[str | None] = mapped_column(String(16))  # exif | mtime
+    capture_source: Mapped[str | None] = mapped_column(String(16))  # exif | xmp | filename | mtime
     camera: Mapped[str | None] = mapped_column(Text)
     burst_id: Mapped[str | None] = mapped_column(Text)
+    companions: Mapped[list | None] = mapped_column(JSON)  # other files of the shot (its RAW), by name
     n_faces: Mapped[int] = mapped_column(Integer, default=0)
     scanned_at: Mapped[datetime | None] = mapped_column(DateTime)
 
