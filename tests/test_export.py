@@ -194,7 +194,7 @@ def test_every_command_leaves_photos_untouched(library, capsys):
         assert code == 0 and json.loads(out)["photos"] == 4
     code, out, _ = _run(capsys, "export", "--format", "csv", "--db", db)
     assert out.startswith("photo_id,path,")
-    code, out, _ = _run(capsys, "export", "--format", "xmp", "--where", "all:Smiling", "--out",
+    code, out, _ = _run(capsys, "export", "--format", "xmp", "--embed-none", "--where", "all:Smiling", "--out",
                         str(tmp / "xmp"), "--db", db, "--json")
     assert [Path(f).name for f in json.loads(out)["files"]] == ["solo.jpg.xmp"]
     assert _digests(tmp / "photos") == before
