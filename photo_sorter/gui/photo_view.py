@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import QEvent, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage, QImageReader, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QScrollArea, QSizePolicy, QToolTip, QVBoxLayout, QWidget
@@ -16,13 +18,25 @@ GREYED = QColor("#9a9a9a")
 
 
 def read_display_image(path: str, max_side: int = MAX_DISPLAY) -> QImage:
-    """The photo, EXIF-oriented (as the face coordinates are), decoded at display size."""
-    reader = QImageReader(path)
-    reader.setAutoTransform(True)
-    size = reader.size()
-    if size.isValid() and max(size.width(), size.height()) > max_side:
-        reader.setScaledSize(size.scaled(max_side, max_side, Qt.AspectRatioMode.KeepAspectRatio))
-    return reader.read()
+    """The photo, EXIF-oriented (as the face coordinates are), decoded at display size. What Qt
+    cannot read (HEIC, AVIF without a plugin) and camera RAW (whose face coordinates refer to the
+    preview or demosaic the scan used) come through imaging, as the scan saw them."""
+    from photo_sorter import imaging
+
+    if Path(path).suffix.lower() not in imaging.RAW_EXTENSIONS:
+        reader = QImageReader(path)
+        reader.setAutoTransform(True)
+        size = reader.size()
+        if size.isValid() and max(size.width(), size.height()) > max_side:
+            reader.setScaledSize(size.scaled(max_side, max_side, Qt.AspectRatioMode.KeepAspectRatio))
+        image = reader.read()
+        if not image.isNull():
+            return image
+    try:
+        rgb = imaging.thumbnail(path, max_side)
+    except imaging.PhotoError:
+        return QImage()
+    return QImage(rgb.tobytes(), rgb.width, rgb.height, 3 * rgb.width, QImage.Format.Format_RGB888).copy()
 
 
 class PhotoView(QWidget):
