@@ -10,8 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import stat
 import zipfile
 from dataclasses import dataclass, field
 from functools import cache, cached_property
@@ -20,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from photo_sorter.attributes import validate
-from photo_sorter.files import atomic_write, sha256_file
+from photo_sorter.files import atomic_write, read_regular, sha256_file, sweep
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 BUNDLED_MODEL = MODELS_DIR / "celeba_mobilenetv2.keras"
@@ -43,25 +41,12 @@ def card_path(model_path: Path) -> Path:
     return Path(model_path).with_suffix(".json")
 
 
-def _read_regular(path: Path, limit: int) -> bytes:
-    """The bytes of a regular file of at most `limit` bytes. Opened without blocking and checked
-    on the open descriptor, so a named pipe or device in its place is refused, never waited on."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    with os.fdopen(fd, "rb") as fh:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise ValueError("not a regular file")
-        if st.st_size > limit:
-            raise ValueError(f"{st.st_size} bytes, more than the {limit} a card may have")
-        return fh.read(limit + 1)[:limit]
-
-
 def read_card(model_path: Path) -> dict:
     """The card beside model_path, checked: attributes known, one threshold per attribute, each
     a real number in 0..1."""
     path = card_path(model_path)
     try:
-        card = json.loads(_read_regular(path, MAX_CARD_BYTES))
+        card = json.loads(read_regular(path, MAX_CARD_BYTES))  # a pipe never blocks
     except FileNotFoundError:
         raise ModelError(f"model card {path} is missing (it must sit beside {model_path})") from None
     except (OSError, ValueError) as exc:
@@ -232,8 +217,7 @@ def install_model(src_path: str | Path, engine=None, models_dir: str | Path | No
                                                or read_card(dest) != model.card):
             dest = folder / f"{model.path.stem}-{_identity(model)[:12]}.keras"  # never overwrite another model
         if not in_place:
-            for stale in folder.glob(".*.partial"):  # left by an install that crashed mid-copy
-                stale.unlink(missing_ok=True)
+            sweep(folder)  # what an install killed mid-copy left
             atomic_write(dest, copy_from=model.path)
             atomic_write(card_path(dest), copy_from=card_path(model.path))
             if sha256_file(dest) != model.sha256 or read_card(dest) != model.card:

@@ -4,9 +4,10 @@
   photo of the library, is a link itself, is not a regular file (a pipe never blocks us: only
   regular files are opened), is read-only, or resolves outside the folder the user chose. The
   photos themselves are never opened for writing.
-- A write goes to a short temporary name in the target's folder and replaces the target in one
-  rename, so a crash never leaves half a file and a legal 255-byte name still fits. The temporary
-  name carries the writer's pid: the next write into that folder deletes what a killed writer left.
+- A write goes through files.atomic_write: a short temporary name in the target's folder, then
+  one rename, so a crash never leaves half a file and a legal 255-byte name still fits. The
+  temporary name carries the writer's pid: the next write into that folder deletes what a killed
+  writer left (files.sweep).
 - A new file gets the user's umask (it is created 0666 and the kernel applies the umask); a
   replaced file keeps its mode.
 - Image files the tool writes (cluster sheets, copies) are listed in a manifest in their folder,
@@ -17,55 +18,19 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import secrets
 import shutil
 import stat
 from pathlib import Path
 
 from sqlalchemy import select
 
+from photo_sorter import files
 from photo_sorter.store import Photo, session_factory
 
 MANIFEST = ".photo_sorter-outputs.json"
 MAX_MANIFEST_BYTES = 16 << 20
-TEMP_NAME = re.compile(r"\.photo_sorter-(\d{1,10})-[0-9a-f]{8}\.tmp")
-
-
 class OutputError(ValueError):
     """An output path the tool refuses to write; the message is one readable line."""
-
-
-def _temp_name() -> str:
-    return f".photo_sorter-{os.getpid()}-{secrets.token_hex(4)}.tmp"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, OverflowError):
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
-
-
-def sweep(folder: str | Path) -> list[str]:
-    """Delete the temporary files that writers which are no longer running left in `folder`."""
-    removed = []
-    try:
-        entries = list(os.scandir(folder))
-    except OSError:
-        return removed
-    for entry in entries:
-        match = TEMP_NAME.fullmatch(entry.name)
-        if match and not _alive(int(match.group(1))) and entry.is_file(follow_symlinks=False):
-            try:
-                os.unlink(entry.path)
-            except OSError:
-                continue
-            removed.append(entry.path)
-    return removed
 
 
 def tool_outputs(folder: str | Path, names) -> set[str]:
@@ -81,22 +46,13 @@ def tool_outputs(folder: str | Path, names) -> set[str]:
 
 
 def read_regular(path: str | Path, limit: int) -> bytes:
-    """The bytes of an existing regular file of at most `limit` bytes. A pipe, device or link
-    is refused without blocking (it is opened non-blocking and checked before reading)."""
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
+    """files.read_regular, its refusals as one OutputError line."""
     try:
-        fd = os.open(path, flags)
+        return files.read_regular(path, limit)
+    except ValueError as exc:
+        raise OutputError(f"{path} is {exc}; left alone") from None
     except OSError as exc:
-        if os.path.islink(path):
-            raise OutputError(f"{path} is a link; left alone") from None
         raise OutputError(f"cannot read {path}: {exc.strerror or exc}") from None
-    with os.fdopen(fd, "rb") as fh:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise OutputError(f"{path} is not a regular file; left alone")
-        if st.st_size > limit:
-            raise OutputError(f"{path} is larger than {limit >> 20} MB; left alone")
-        return fh.read(limit + 1)[:limit]
 
 
 class Outputs:
@@ -169,7 +125,7 @@ class Outputs:
         path, mode = self.check(path, root)
         if record:  # first, so that even a file cut short by a kill is never scanned
             self._record(path)
-        self._replace(path, mode, lambda fh: fh.write(data))
+        self._replace(path, mode, data)
         return path
 
     def update(self, path: str | Path, change, root: str | Path | None = None,
@@ -178,7 +134,7 @@ class Outputs:
         existing file is read only when it is a regular file of at most `limit` bytes."""
         path, mode = self.check(path, root)
         data = change(read_regular(path, limit) if mode is not None else None)
-        self._replace(path, mode, lambda fh: fh.write(data))
+        self._replace(path, mode, data)
         return path
 
     def copy(self, source: str | Path, path: str | Path, root: str | Path | None = None) -> Path:
@@ -204,32 +160,17 @@ class Outputs:
         """Create the folder if needed, and clear what killed writers left there (once)."""
         folder.mkdir(parents=True, exist_ok=True)
         if str(folder) not in self._swept:
-            sweep(folder)
+            files.sweep(folder)
             self._swept.add(str(folder))
 
-    def _replace(self, path: Path, mode: int | None, fill) -> None:
-        """Write through a temporary file in the same folder; any OSError (no space, no
-        permission, a file where a folder should be) becomes one OutputError line."""
-        tmp = path.parent / _temp_name()
+    def _replace(self, path: Path, mode: int | None, data: bytes) -> None:
+        """Write atomically (files.atomic_write); any OSError (no space, no permission, a file
+        where a folder should be) becomes one OutputError line."""
         try:
             self._prepare(path.parent)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o666)
+            files.atomic_write(path, data, mode=mode)
         except OSError as exc:
             raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fill(fh)
-                fh.flush()
-                if mode is not None:
-                    os.fchmod(fh.fileno(), mode)
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
 
     def _record(self, path: Path) -> None:
         manifest = path.parent / MANIFEST

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from library_factory import make_library
-from photo_sorter import export, outputs, scan, selection
+from photo_sorter import export, files, outputs, scan, selection
 from photo_sorter.outputs import OutputError, Outputs
 
 FACE = [{"probs": {"Smiling": 0.9, "Eyeglasses": 0.8}, "box": (20, 30, 40, 48)}]
@@ -148,7 +148,7 @@ def test_long_names_fit_and_leftovers_of_a_killed_writer_are_swept(tmp_path):
     assert child.stdout.readline().strip() == "writing"
     child.send_signal(signal.SIGKILL)
     assert child.wait(30) == -signal.SIGKILL
-    left = [p.name for p in tmp_path.iterdir() if outputs.TEMP_NAME.fullmatch(p.name)]
+    left = [p.name for p in tmp_path.iterdir() if files.TEMP_NAME.fullmatch(p.name)]
     assert len(left) == 1 and not (tmp_path / "out.csv").exists()
     # ... and a live writer's one (here our own pid) must stay: the next write sweeps only the dead.
     live = tmp_path / f".photo_sorter-{os.getpid()}-0badf00d.tmp"

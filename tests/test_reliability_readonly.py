@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from conftest import SAMPLE_PHOTOS
-from photo_sorter import clusters, export, outputs, query, scan, selection
+from photo_sorter import clusters, export, files, outputs, query, scan, selection
 from photo_sorter.model import AttributeModel
 from photo_sorter.store import open_engine
 
@@ -152,7 +152,7 @@ def test_xmp_beside_photos_adds_sidecars_and_merges_only(library):
     photos = [k for k in before if not k.endswith(".xmp")]
     assert [after[k][:3] for k in photos] == [before[k][:3] for k in photos]
     # every write attempt was a sidecar (or its temporary file); mkdir only of existing folders
-    assert all(".xmp" in Path(path).name or outputs.TEMP_NAME.fullmatch(Path(path).name)
+    assert all(".xmp" in Path(path).name or files.TEMP_NAME.fullmatch(Path(path).name)
                or (event == "os.mkdir" and Path(path).is_dir()) for event, path in seen)
     merged = (root / "burst" / "b.jpg.xmp").read_text()
     assert 'Rating="4"' in merged and "Regions" in merged

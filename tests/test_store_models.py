@@ -121,7 +121,7 @@ def test_a_card_too_large_is_refused(tmp_path):
     path = tmp_path / "m.keras"
     card_path(path).write_text(json.dumps({"attributes": ATTRS, "thresholds": {a: 0.5 for a in ATTRS},
                                            "notes": "x" * (1 << 21)}))
-    with pytest.raises(ModelError, match="more than the 1048576 a card may have"):
+    with pytest.raises(ModelError, match="unreadable: larger than 1048576 bytes"):
         read_card(path)
 
 
