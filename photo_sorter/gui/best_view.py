@@ -203,10 +203,11 @@ class BestView(QWidget):
 
     def choose(self, key: str, photo_id: int | None) -> None:
         from photo_sorter import selection
+        from photo_sorter.store import DatabaseError
 
         try:
             selection.choose_best(self.engine, key, photo_id)
-        except ValueError as exc:
+        except (ValueError, DatabaseError) as exc:  # DatabaseError: a scan holds the library
             self.status.setText(f"<b>Cannot choose:</b> {one_line(exc)}")
             return
         self.refresh()
