@@ -218,6 +218,8 @@ def discover(roots: Iterable[Path], problems: list | None = None,
             visited.add((st.st_dev, st.st_ino))
             here = os.path.realpath(folder)
             kept = []
+            if hidden := sum(d.startswith(".") for d in dirs):  # not walked, but not silently
+                skipped["hidden_folders"] += hidden
             for d in sorted(d for d in dirs if not d.startswith(".")):
                 full = os.path.join(folder, d)
                 why = leads_out(full, here) if os.path.islink(full) else None
@@ -252,6 +254,7 @@ def discover(roots: Iterable[Path], problems: list | None = None,
 
 
 _SKIP_WORDS = {"videos": "video(s)", "sidecars": "sidecar file(s)", "hidden": "hidden file(s)",
+               "hidden_folders": "hidden folder(s)",
                "unsupported": "unsupported", "raw_with_jpeg": "RAW file(s) beside their JPEG",
                "links": "link(s) out of the scanned folders or in a loop",
                "too_deep": "folder(s) nested too deep", "special_files": "pipe(s), socket(s) or device(s)",

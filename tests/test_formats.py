@@ -184,10 +184,12 @@ def test_scan_decodes_heic_raw_and_gif_faces_and_counts_what_it_skips(tmp_path, 
     (lib / "IMG_0004.CR2").write_bytes(b"listed beside its JPEG, never decoded")
     for name in ("clip.mp4", "clip.MOV", "notes.txt", ".DS_Store", "IMG_0001.xmp"):
         (lib / name).write_bytes(b"x")
+    (lib / ".thumbnails").mkdir()
+    portrait.save(lib / ".thumbnails" / "IMG_0001.jpg")
     engine = open_engine(tmp_path / "library.db")
     summary = scan.scan(engine, [lib], model=model)
-    assert summary["skipped"] == {"hidden": 1, "raw_with_jpeg": 1, "sidecars": 1, "unsupported": 1,
-                                  "videos": 2}
+    assert summary["skipped"] == {"hidden": 1, "hidden_folders": 1, "raw_with_jpeg": 1, "sidecars": 1,
+                                  "unsupported": 1, "videos": 2}
     assert summary["errors"] == 0 and summary["photos_new"] == 5
     with session_factory(engine)() as s:
         rows = {p.path.rsplit("/", 1)[-1]: p for p in s.scalars(select(Photo))}
