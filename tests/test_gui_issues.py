@@ -15,7 +15,7 @@ from library_factory import make_library, scene
 from photo_sorter import library
 from photo_sorter.gui import listings
 from photo_sorter.store import Photo, session_factory
-from test_gui import crafted_library, crafted_window, make_settings, shot  # noqa: F401 - fixture
+from test_gui import crafted_window, make_settings, shot  # noqa: F401 - the shared fixture
 
 
 def add_unreadable(engine, folder: Path) -> list[str]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from celeba_factory import make_celeba
 
-from photo_sorter.gui.wizard import BUNDLED_TFLITE, RetrainWizard, SettingsPage, TrainPage
+from photo_sorter.gui.wizard import BUNDLED_TFLITE, SettingsPage, TrainPage
 from photo_sorter.training import TrainConfig
 
 
