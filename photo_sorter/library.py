@@ -131,12 +131,13 @@ def delete_model(engine: Engine, model_id: int) -> None:
 
 def run_outdated(engine: Engine, run: dict) -> str:
     """Why a stored cluster run no longer describes the library ('' when it still does): another
-    model is active, or faces were added or removed since."""
-    from photo_sorter.store import Face
+    model is active, or faces the active model has predicted were added or removed since."""
+    from photo_sorter.store import predictions_table
 
     with Session(engine) as s:
         active = getattr(model_row(s), "id", None)
-        faces = s.scalar(select(func.count()).select_from(Face)) or 0
+        faces = s.scalar(select(func.count()).select_from(predictions_table)
+                         .where(predictions_table.c.model_id == active)) or 0
     if run.get("model_id") is not None and active is not None and run["model_id"] != active:
         return "it was made with another attribute model than the active one"
     clustered = (run.get("params") or {}).get("n_faces")

@@ -386,3 +386,49 @@ def test_listed_shortcuts_exist(crafted_window):
                  "Ctrl+Shift+E", "Alt+Left", "Ctrl+,", "F1", "Ctrl+Q"):
         assert keys in bound, keys
         assert any(keys in k for k, _what in SHORTCUTS) or keys.startswith("Ctrl+") and keys[-1] in "123"
+
+
+def test_a_cluster_run_older_than_the_library_says_so(crafted_window, qtbot):
+    from sqlalchemy import insert
+
+    from photo_sorter.store import Face, predictions_table
+
+    win = crafted_window
+    view = win.clusters_view
+    view.k_spin.setValue(2)
+    view.run_button.click()
+    qtbot.waitUntil(lambda: view.task is None, timeout=60000)
+    assert not view.notice.isVisibleTo(view), view.outdated.text()
+    with session_factory(win.engine)() as s:  # a later scan found (and predicted) one more face
+        face = Face(photo_id=win.ids[0], index=1, x=1, y=1, w=30, h=30, confidence=0.99, landmarks=[[0, 0]] * 5)
+        s.add(face)
+        s.flush()
+        model = listings.active_model(win.engine)
+        s.execute(insert(predictions_table).values(face_id=face.id, model_id=model["id"],
+                                                   **dict.fromkeys(model["attributes"], 0.2)))
+        s.commit()
+    view.refresh_runs()
+    assert view.notice.isVisibleTo(view) and "13 faces" in view.outdated.text()
+    view.rerun()
+    qtbot.waitUntil(lambda: view.task is None, timeout=60000)
+    assert not view.notice.isVisibleTo(view) and view.run_data["k"] == 2
+
+
+def test_install_page_warns_about_a_majority_only_model(qtbot, tmp_path):
+    from photo_sorter.gui.wizard import RetrainWizard
+    from photo_sorter.training import TrainConfig
+
+    wizard = RetrainWizard(tmp_path)
+    qtbot.addWidget(wizard)
+    page = wizard.page_install
+    wizard.page_train.config = TrainConfig(celeba=str(tmp_path), out=str(tmp_path / "m.keras"))
+    wizard.page_train.card = {"metrics": {"validation": {"per_attribute": {
+        "Smiling": {"balanced_accuracy": 0.5}, "Male": {"balanced_accuracy": 0.5}}}}}
+    page.initializePage()
+    assert page.warning.isVisibleTo(page) and not page.isComplete()
+    page.anyway.setChecked(True)
+    assert page.isComplete()
+    wizard.page_train.card["metrics"]["validation"]["per_attribute"]["Male"]["balanced_accuracy"] = 0.9
+    page.initializePage()
+    assert not page.warning.isVisibleTo(page) and page.isComplete()
+    assert "Manage attribute models" in page.info.text()

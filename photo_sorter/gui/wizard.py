@@ -66,6 +66,7 @@ class FolderPage(QWizardPage):
 
     def check(self) -> None:
         """Read the folder with celeba.load in a worker; a newer path wins over an older read."""
+        self._debounce.stop()  # read once, not again when the typing pause ends
         text = self.path.text().strip()
         if not text:
             self.info.setText("")
