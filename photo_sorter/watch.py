@@ -10,6 +10,7 @@ scan, a CLI scan) is retried with the same paths.
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
 import time
@@ -23,6 +24,10 @@ from photo_sorter import imaging, scan
 from photo_sorter.store import LibraryBusy
 
 RETRY_SECONDS = 2.0
+
+
+class WatchError(RuntimeError):
+    """The folders cannot be watched (a system limit, a permission); one readable line."""
 
 
 def scan_roots(files: set[Path], folders: set[Path], watched: list[Path]) -> list[Path]:
@@ -153,11 +158,19 @@ class Watcher(FileSystemEventHandler):
 
     # -- control
     def start(self) -> Watcher:
+        """Start watching the roots that exist; WatchError (one line) when the system refuses."""
         if self.model is None:  # one model for all batches: its weights load once
             self.model = scan.active_model(self.db, load=False)
-        for root in self.roots:
-            self._observer.schedule(self, str(root), recursive=True)
-        self._observer.start()
+        try:
+            for root in self.roots:
+                if root.is_dir():
+                    self._observer.schedule(self, str(root), recursive=True)
+            self._observer.start()
+        except OSError as exc:
+            hint = (" (the system's limit of watched folders or files is reached: raise "
+                    "fs.inotify.max_user_watches / max_user_instances)"
+                    if exc.errno in (errno.ENOSPC, errno.EMFILE) else "")
+            raise WatchError(f"cannot watch the folders: {exc.strerror or exc}{hint}") from None
         self._worker.start()
         return self
 

@@ -174,3 +174,17 @@ def test_folders_moved_in_and_deleted_while_watching(tmp_path, model):
         wait_for(lambda: {status for status, _ in rows(engine).values()} == {"missing"})
     finally:
         watcher.stop()
+
+
+def test_a_refused_watch_is_one_line(tmp_path, model, monkeypatch):
+    import errno
+
+    from photo_sorter.watch import WatchError
+
+    def refuse(self):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("photo_sorter.watch.Observer.start", refuse)
+    engine = open_engine(tmp_path / "library.db")
+    with pytest.raises(WatchError, match="limit of watched folders.*max_user_watches"):
+        Watcher(engine, [tmp_path], model=model).start()

@@ -106,7 +106,7 @@ def _watch(engine, paths, model, options, as_json: bool) -> None:
     import sys
 
     from photo_sorter import scan
-    from photo_sorter.watch import Watcher
+    from photo_sorter.watch import Watcher, WatchError
 
     def report(s: dict) -> None:
         line = json.dumps(s, default=str) if as_json else (
@@ -117,7 +117,10 @@ def _watch(engine, paths, model, options, as_json: bool) -> None:
 
     watcher = Watcher(engine, paths, model=model, options=options, on_scan=report,
                       on_error=lambda message: print(f"watch: {message}", file=sys.stderr, flush=True))
-    watcher.start()
+    try:
+        watcher.start()
+    except WatchError as exc:
+        raise UserError(str(exc)) from None
     print(f"watching {len(paths)} folder(s); Ctrl-C ends", file=sys.stderr, flush=True)
     try:
         threading.Event().wait()

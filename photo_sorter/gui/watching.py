@@ -26,10 +26,15 @@ class FolderWatch(QObject):
         self.stop()
         if folders:
             from photo_sorter.scan import ScanOptions
-            from photo_sorter.watch import Watcher
+            from photo_sorter.watch import Watcher, WatchError
 
-            self.watcher = Watcher(self.engine, folders, options=ScanOptions(detect_size=detect_size),
-                                   on_scan=self.scanned.emit, on_error=self.failed.emit).start()
+            watcher = Watcher(self.engine, folders, options=ScanOptions(detect_size=detect_size),
+                              on_scan=self.scanned.emit, on_error=self.failed.emit)
+            try:
+                self.watcher = watcher.start()
+            except WatchError as exc:  # the app works on; the user is told why nothing is watched
+                self.failed.emit(str(exc))
+                return
             self.folders = list(folders)
 
     def stop(self) -> None:
