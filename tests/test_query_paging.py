@@ -94,7 +94,7 @@ def test_a_bounded_page_is_driven_by_the_smallest_range(tmp_path):
 
     @event.listens_for(engine, "after_cursor_execute")
     def explain(conn, cursor, statement, params, context, executemany):
-        if "ORDER BY" in statement and "count(" not in statement:
+        if "ORDER BY" in statement and "count(" not in statement and "FROM models" not in statement:
             plans.append(" ".join(str(r) for r in cursor.connection.execute(
                 "EXPLAIN QUERY PLAN " + statement, params)))
 
