@@ -203,3 +203,15 @@ def test_fuzz_arguments(library, command, args):
     assert "Traceback" not in err
     if code == 2:
         assert_one_line_failure(code, err)
+
+
+def test_progress_bar_draws_on_a_terminal_only(monkeypatch, capsys):
+    with cli.progress_bar("scan") as show:  # stderr captured: not a terminal, so nothing
+        show(3, 10, "2 faces, 0 errors")
+    assert capsys.readouterr().err == ""
+    monkeypatch.setenv("FORCE_COLOR", "1")  # rich treats stderr as a terminal
+    monkeypatch.setenv("COLUMNS", "100")
+    with cli.progress_bar("scan") as show:
+        show(3, 10, "2 faces, 0 errors")
+    err = capsys.readouterr().err
+    assert "scan" in err and "3/10" in err and "2 faces, 0 errors" in err
