@@ -37,13 +37,13 @@ def model():
 
 
 @pytest.fixture(scope="session")
-def sample_scan(tmp_path_factory, model):
-    """The bundled sample photos scanned once per run (in place, read-only) into a temporary
-    database: (engine, summary), for tests that only read the library."""
+def sample_scan(tmp_path_factory, model, new_db):
+    """The bundled sample photos scanned once per run and kind of database (in place, read-only)
+    into a temporary library: (engine, summary), for tests that only read the library."""
     from photo_sorter import scan
     from photo_sorter.store import open_engine
 
-    engine = open_engine(tmp_path_factory.mktemp("sample") / "library.db")
+    engine = open_engine(new_db(tmp_path_factory.mktemp("sample")))
     return engine, scan.scan(engine, [SAMPLE_PHOTOS], model=model)
 
 
@@ -76,3 +76,39 @@ def unprivileged():
         return result
 
     return run
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A PostgreSQL server for the whole run (tests/postgres_server.py); skips when it cannot be
+    started here."""
+    import postgres_server
+
+    reason = postgres_server.missing()
+    if reason:
+        pytest.skip(reason)
+    server = postgres_server.Server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def new_db(request):
+    """new_db(folder) -> a new, empty library: a SQLite file in folder, or a PostgreSQL database.
+    Tests that use it run once per kind of database."""
+    if request.param == "sqlite":
+        return lambda folder: Path(folder) / "library.db"
+    server = request.getfixturevalue("postgres")
+    return lambda folder: server.new_database()
+
+
+@pytest.fixture
+def db_url(new_db, tmp_path):
+    """A new, empty library of each kind (see new_db)."""
+    return new_db(tmp_path)
+
+
+def db_arg(engine) -> str:
+    """The --db argument naming engine's library: a SQLite file's path, else the URL."""
+    url = engine.url
+    return url.database if url.get_backend_name() == "sqlite" else url.render_as_string(hide_password=False)

@@ -32,7 +32,7 @@ def _crop(colour, rng) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def library(tmp_path_factory):
+def library(tmp_path_factory, new_db):
     rng = np.random.default_rng(1)
     photos, truth = [], []
     for g, (name, probs) in enumerate(GROUPS.items()):
@@ -47,7 +47,7 @@ def library(tmp_path_factory):
     photos = [photos[i] for i in order]
     truth = [truth[i] for i in order]
     tmp = tmp_path_factory.mktemp("clusters")
-    engine, _, face_ids = make_library(tmp / "lib.db", photos)
+    engine, _, face_ids = make_library(new_db(tmp), photos)
     face_truth = {face_ids[p["name"]][0]: t for p, t in zip(photos, truth)}
     return engine, face_truth, tmp
 

@@ -7,6 +7,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import defusedxml.ElementTree as SafeET
 import numpy as np
 import pytest
 
+from conftest import db_arg
 from library_factory import make_library, scene
 from photo_sorter import cli, export
 from photo_sorter.export import LibraryError
@@ -30,7 +32,7 @@ def _crop(value):
 
 
 @pytest.fixture
-def library(tmp_path):
+def library(tmp_path, db_url):
     photos = [
         {"name": "pair.jpg", "folder": "trip", "captured_at": T0, "width": 160, "height": 120,
          "pixels": scene(5),
@@ -42,7 +44,7 @@ def library(tmp_path):
         {"name": "cat.jpg", "folder": "trip/pets", "captured_at": T0 + timedelta(minutes=2), "faces": []},
         {"name": "solo.jpg", "folder": "home", "faces": [{"probs": SMILE, "crop": _crop(110)}]},
     ]
-    engine, ids, _ = make_library(tmp_path / "lib.db", photos, photo_dir=tmp_path / "photos")
+    engine, ids, _ = make_library(db_url, photos, photo_dir=tmp_path / "photos")
     return engine, ids, tmp_path
 
 
@@ -172,14 +174,16 @@ def _run(capsys, *argv) -> tuple[int, str, str]:
     return code, out, err
 
 
-def test_every_command_leaves_photos_untouched(library, capsys):
+def test_every_command_leaves_photos_untouched(library, capsys, user_data_folder):
     engine, ids, tmp = library
-    db = str(tmp / "lib.db")
+    db = db_arg(engine)
+    sheets = tmp / "library_sheets" if engine.dialect.name == "sqlite" else \
+        user_data_folder / "photo_sorter" / "cluster_sheets" / re.sub(r"[^\w.-]+", "_", db)
     before = _digests(tmp / "photos")
     code, out, _ = _run(capsys, "cluster", "--db", db, "--k", "2", "--json")  # sheets beside the db
     result = json.loads(out)
     assert code == 0 and result["k"] == 2 and sum(c["size"] for c in result["clusters"]) == 5
-    assert all(Path(c["sheet"]).parent == tmp / "lib_sheets" and Path(c["sheet"]).is_file()
+    assert all(Path(c["sheet"]).parent == sheets and Path(c["sheet"]).is_file()
                for c in result["clusters"])
     code, out, _ = _run(capsys, "best-smiling", "--db", db, "--json", "--out", str(tmp / "best"))
     groups = json.loads(out)["groups"]
@@ -209,8 +213,8 @@ def test_every_command_leaves_photos_untouched(library, capsys):
     (["choose-best", "nowhere|x", "999"], "no photo with id 999"),
 ])
 def test_bad_input_is_one_line(library, capsys, argv, message):
-    _, _, tmp = library
-    code, out, err = _run(capsys, *argv, "--db", str(tmp / "lib.db"))
+    engine, _, _ = library
+    code, out, err = _run(capsys, *argv, "--db", db_arg(engine))
     assert code == 2 and message in err and err.count("\n") == 1 and "Traceback" not in err
 
 

@@ -29,9 +29,9 @@ PHOTOS = [
 
 
 @pytest.fixture(scope="module")
-def library(tmp_path_factory):
+def library(tmp_path_factory, new_db):
     thresholds = {a: THRESHOLDS.get(a, 0.5) for a in DEFAULT_ATTRIBUTES}
-    engine, ids, face_ids = make_library(tmp_path_factory.mktemp("q") / "lib.db", PHOTOS,
+    engine, ids, face_ids = make_library(new_db(tmp_path_factory.mktemp("q")), PHOTOS,
                                          thresholds=thresholds)
     with session_factory(engine).begin() as s:
         s.execute(update(Photo).where(Photo.path.like("%gone_smiling.jpg")).values(status="missing"))
@@ -123,6 +123,8 @@ def test_photos_all_quantifier(library):
 
 def test_attribute_comparison_runs_on_an_index(library):
     engine, _ = library
+    if engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL plans by its statistics: a table of 8 rows says nothing of its choice")
     with engine.connect() as conn:
         plan = conn.execute(text(
             'EXPLAIN QUERY PLAN SELECT face_id FROM predictions WHERE model_id = 1 AND "Smiling" > 0.9'

@@ -127,7 +127,7 @@ def test_ranking_prefers_everyone_smiling_penalises_blur_and_breaks_ties():
 
 
 @pytest.fixture
-def burst_library(tmp_path):
+def burst_library(tmp_path, db_url):
     photos = [
         {"name": "b1.jpg", "captured_at": T0, "faces": [{"probs": {"Smiling": 0.2}}, {"probs": {"Smiling": 0.9}}]},
         {"name": "b2.jpg", "captured_at": T0 + timedelta(seconds=0.5),
@@ -139,7 +139,7 @@ def burst_library(tmp_path):
     ]
     for p in photos[:3]:  # one scene for the burst, so the visual split keeps it whole
         p["pixels"] = scene(42)
-    engine, ids, faces = make_library(tmp_path / "lib.db", photos, photo_dir=tmp_path / "photos")
+    engine, ids, faces = make_library(db_url, photos, photo_dir=tmp_path / "photos")
     return engine, ids, faces, tmp_path
 
 

@@ -4,6 +4,7 @@ scan's work is neither lost nor silently undone."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -72,8 +73,8 @@ def test_writers_refuse_while_a_scan_runs_and_the_scan_loses_nothing(tmp_path):
         assert s.scalar(select(ModelVersion.name).where(ModelVersion.active)) == "tiny"
 
 
-def test_the_lock_is_per_library_and_reentrant(tmp_path):
-    a, b = open_engine(tmp_path / "a.db"), open_engine(tmp_path / "b.db")
+def test_the_lock_is_per_library_and_reentrant(tmp_path, new_db):
+    a, b = open_engine(new_db(tmp_path / "a")), open_engine(new_db(tmp_path / "b"))
     with library_lock(a, doing="test"):
         with library_lock(a):  # the same thread again: a scan's own re-prediction
             with library_lock(b):
@@ -92,3 +93,52 @@ def _busy(engine):
             return None
     except LibraryBusy as exc:
         return str(exc).split("(")[1].split(",")[0]
+
+
+SCANNER = """
+import sys
+from photo_sorter import scan
+from photo_sorter.store import LibraryBusy
+try:
+    print(scan.scan(sys.argv[1], sys.argv[2:])["photos_new"])
+except LibraryBusy as exc:
+    print(exc)
+"""
+
+
+def _scanners(db, *folders):
+    """One scanning process per folder, all started at once: [what each printed]."""
+    procs = [subprocess.Popen([sys.executable, "-c", SCANNER, str(db), str(f)], cwd=REPO, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for f in folders]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [err[-2000:] for _, err in outs]
+    return [out.strip().splitlines()[-1] for out, _ in outs]
+
+
+def test_two_scanner_processes_neither_duplicate_nor_lose_a_row(tmp_path, db_url):
+    """Both start on a new library (one creates it, the other waits for that); the second scan
+    is refused while the first writes, and scans again after; the same folder twice adds nothing."""
+    a = make_photos(tmp_path / "a", 4, size=(160, 120))
+    b = make_photos(tmp_path / "b", 5, size=(200, 150))
+    pending, new = {a: None, b: None}, 0
+    for _ in range(5):
+        for folder, said in zip(list(pending), _scanners(db_url, *pending)):
+            if said.isdigit():
+                new += int(said)
+                del pending[folder]
+            else:
+                assert "is busy: another command is writing to it (scan, pid" in said, said
+        if not pending:
+            break
+    assert not pending and new == 9
+    again = _scanners(db_url, a, a, b)  # nothing new, whoever gets the lock
+    assert all(s == "0" or "is busy" in s for s in again), again
+    engine = open_engine(db_url)
+    with session_factory(engine)() as s:
+        paths = s.scalars(select(Photo.path).where(Photo.status == "ok")).all()
+    assert len(paths) == len(set(paths)) == 9
+    assert sorted(paths) == sorted(str(p) for p in [*a.iterdir(), *b.iterdir()])
+    with library_lock(engine, doing="test"):  # across processes, the holder is named
+        busy = _scanners(db_url, a)[0]
+    assert busy.endswith("is busy: another command is writing to it (test, pid %d); "
+                         "try again when it has finished" % os.getpid()), busy

@@ -143,3 +143,17 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_a_database_of_another_program_is_refused_untouched(db_url):
+    """Tables but no version of ours: refused, whatever the kind of database, nothing written."""
+    from sqlalchemy import create_engine, inspect, text
+
+    raw = create_engine(to_url(db_url))
+    with raw.begin() as conn:
+        conn.execute(text("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL)"))
+    with pytest.raises(DatabaseError, match=r"is a database of another program \(tables: invoices\); "
+                                            r"choose another (file|database)$"):
+        open_engine(db_url)
+    assert inspect(raw).get_table_names() == ["invoices"]
+    raw.dispose()

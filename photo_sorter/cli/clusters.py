@@ -80,11 +80,14 @@ def _cluster(args) -> int:
 
 
 def _sheets_dir(db: str | None) -> Path:
-    """`library_sheets/` beside `library.db`, so run numbers of two libraries never collide."""
-    from photo_sorter.store.db import default_db_path, user_data_dir
+    """`library_sheets/` beside `library.db`, so run numbers of two libraries never collide; for
+    a server database, a folder named after its URL in the user data folder."""
+    import re
+
+    from photo_sorter.store.db import default_db_path, describe, to_url, user_data_dir
 
     if db and "://" in db:
-        return user_data_dir() / "cluster_sheets"
+        return user_data_dir() / "cluster_sheets" / re.sub(r"[^\w.-]+", "_", describe(to_url(db)))
     path = Path(db).expanduser() if db else default_db_path()
     return path.with_name(f"{path.stem}_sheets")
 

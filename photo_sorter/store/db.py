@@ -83,10 +83,18 @@ def open_engine(url_or_path: str | Path | None = None) -> Engine:
         return _open_sqlite(Path(url.database), url)
     engine = _create(url)
     try:
-        with engine.begin() as conn:
+        with engine.connect() as conn:
             revision = schema.current_revision(conn, describe(url))
-            if revision != schema.head():
-                schema.upgrade(conn, revision)
+        if revision != schema.head():  # one process upgrades; the others wait, then find it done
+            from photo_sorter.store.lock import library_lock
+
+            with library_lock(engine, wait=60, doing="upgrade"), engine.begin() as conn:
+                revision = schema.current_revision(conn, describe(url))
+                if revision != schema.head():
+                    schema.upgrade(conn, revision)
+    except DatabaseError:
+        engine.dispose()
+        raise
     except schema.SchemaError as exc:
         engine.dispose()
         raise DatabaseError(str(exc)) from None

@@ -13,7 +13,7 @@ import re
 from datetime import datetime
 
 from sqlalchemy import (
-    JSON, Boolean, Column, Float, ForeignKey, Index, Integer, LargeBinary, String,
+    JSON, BigInteger, Boolean, Column, Float, ForeignKey, Index, Integer, LargeBinary, String,
     Table, Text, TypeDecorator, UniqueConstraint, func,
 )
 from sqlalchemy import DateTime as _DateTime
@@ -50,6 +50,8 @@ class _SQLiteDateTime(sqlite.DATETIME):
 
 
 DateTime = _DateTime().with_variant(_SQLiteDateTime(), "sqlite")
+# file sizes and mtime_ns (~1.8e18): SQLite's INTEGER is 64-bit already (migration 0004)
+BigInt = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class Base(DeclarativeBase):
@@ -90,8 +92,8 @@ class Photo(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     path: Mapped[str] = mapped_column(PathText, unique=True)
     folder: Mapped[str] = mapped_column(PathText, index=True)
-    size: Mapped[int | None] = mapped_column(Integer)
-    mtime_ns: Mapped[int | None] = mapped_column(Integer)
+    size: Mapped[int | None] = mapped_column(BigInt)
+    mtime_ns: Mapped[int | None] = mapped_column(BigInt)
     content_hash: Mapped[str | None] = mapped_column(String(64), index=True)
     status: Mapped[str] = mapped_column(String(16), default="ok", index=True)
     error: Mapped[str | None] = mapped_column(Text)
@@ -252,6 +254,6 @@ class PhotoHash(Base):
     __tablename__ = "photo_hashes"
 
     photo_id: Mapped[int] = mapped_column(ForeignKey("photos.id", ondelete="CASCADE"), primary_key=True)
-    size: Mapped[int | None] = mapped_column(Integer)
-    mtime_ns: Mapped[int | None] = mapped_column(Integer)
+    size: Mapped[int | None] = mapped_column(BigInt)
+    mtime_ns: Mapped[int | None] = mapped_column(BigInt)
     dhash: Mapped[str | None] = mapped_column(String(16))  # None: the file could not be read

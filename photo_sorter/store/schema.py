@@ -1,8 +1,9 @@
 """Which schema a database holds, and upgrading it to ours with Alembic (store/migrations).
 
 A database is ours when it says so (SQLite application_id, Alembic's version table) and holds
-the tables and columns of that version; a library from before migrations (commit 0250049) is
-recognised by its exact schema. Anything else - another program's database, a damaged file, a
+the tables and columns of that version; a SQLite library from before migrations (commit 0250049)
+is recognised by its exact schema. A server database (PostgreSQL) has no application id: one
+with tables but no alembic_version is another program's. Anything else - another program's database, a damaged file, a
 library from a newer photo_sorter - is refused before a byte of it is written.
 """
 
@@ -97,7 +98,7 @@ def current_revision(conn: Connection, where: str, integrity: bool = True) -> st
     if not tables:
         return None
     foreign = (f"{where} is a database of another program (tables: "
-               f"{', '.join(sorted(tables)[:5])}); choose another file")
+               f"{', '.join(sorted(tables)[:5])}); choose another {'file' if sqlite else 'database'}")
     if "alembic_version" in tables:
         if app_id != APPLICATION_ID:
             raise SchemaError(foreign)
@@ -108,6 +109,8 @@ def current_revision(conn: Connection, where: str, integrity: bool = True) -> st
         expected = Base.metadata if revision == head() else None
         if revision == BASELINE:
             expected = baseline_metadata()
+    elif not sqlite:  # libraries on a server began with migrations: no version, not ours
+        raise SchemaError(foreign)
     elif app_id == APPLICATION_ID:
         raise SchemaError(f"{where} is damaged: its schema version is gone; restore it from a backup")
     elif not tables & set(Base.metadata.tables):
