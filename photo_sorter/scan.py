@@ -22,6 +22,7 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -38,6 +39,7 @@ from photo_sorter.store import (
     BestChoice, Face, Photo, PhotoHash, ScanRun, exclusive, predictions_table, register_model,
     sessions,
 )
+from photo_sorter.workers import Task, WorkerCrash, Workers, usable_cores
 
 # The one definition of a problem row (its `status`), used by the scan's summary, `errors` and
 # the GUI's problems panel alike; every problem row is read again on the next scan.
@@ -81,6 +83,7 @@ class ScanOptions:
     confidence: float = 0.9    # MTCNN final-stage threshold
     commit_every: int = 16     # photos per transaction
     predict_batch: int = 32    # aligned faces per model call
+    workers: int | None = None  # processes that decode and detect; None: the usable cores, 1: this one
 
     def __post_init__(self):
         if self.min_face is not None and not MIN_FACE_RANGE[0] <= self.min_face <= MIN_FACE_RANGE[1]:
@@ -89,6 +92,8 @@ class ScanOptions:
             raise ScanError(f"the detection size must be {DETECT_SIZE_RANGE[0]} to {DETECT_SIZE_RANGE[1]} pixels")
         if not 0 < self.confidence <= 1:
             raise ScanError("the detection confidence must be in (0, 1]")
+        if self.workers is not None and self.workers < 1:
+            raise ScanError("the number of workers must be at least 1")
         if self.commit_every < 1 or self.predict_batch < 1:
             raise ScanError("batch sizes must be at least 1")
 
@@ -286,6 +291,21 @@ def _frames(photo: imaging.OpenedPhoto, landmarks: list, detect_side: int) -> li
         else:
             frames.append(align.to_celeba(photo.image(), points))
     return frames
+
+
+@dataclass
+class _Job:
+    """A file that must be decoded and detected: what _analyse needs, and its row and content."""
+
+    path: Path
+    data: bytes
+    mtime: float
+    values: dict
+    row_id: int | None
+    digest: str
+
+    def arguments(self, options: ScanOptions) -> tuple:
+        return self.path, self.data, self.mtime, self.values, options
 
 
 def _analyse(path: Path, data: bytes, mtime: float, values: dict, options: ScanOptions) -> _Pending:
@@ -498,19 +518,50 @@ def scan(
         unlisted.append(key)
     run_status = "failed"
     refused = []
+    # Workers pay off past a few photos each (each starts its own TensorFlow and MTCNN: seconds).
+    workers = min(options.workers, len(files)) if options.workers else min(usable_cores(), len(files) // 8)
+    pool = Workers(_analyse, workers) if workers > 1 else None
+    # Classified files not yet stored, in order: (path, update or None, job, its task). Stored in
+    # this order, so the batches (and what is a copy of what) are those of a scan in one process.
+    ahead: deque[tuple[Path, _Pending | None, _Job | None, Task | None]] = deque()
+
+    def settle() -> None:
+        nonlocal done, batch, refused
+        path, item, job, task = ahead.popleft()
+        if job is not None and task is None and job.digest in contents:
+            item = _copy(job, counts)
+        elif job is not None:
+            try:
+                item = (pool.result(task or pool.submit(*job.arguments(options))) if pool
+                        else _analyse(*job.arguments(options)))
+            except WorkerCrash as exc:
+                item = _Pending(None, {**job.values, **_problem_values("error", str(exc))}, [])
+            item = _analysed(job, item, contents, counts)
+        done += 1
+        if item is not None:
+            batch.append(item)
+        if len(batch) >= options.commit_every or sum(len(b.frames) for b in batch) >= options.predict_batch:
+            refused += _write(Session, model, model_id, batch)
+            batch = []
+        report("scanning", str(path))
+
     try:
-        for path in files:
-            if cancel is not None and cancel.is_set():
-                break
-            item = _classify(path, known, by_hash, contents, seen, moved_from, counts, options,
-                             companions.get(path_key(path)))
-            done += 1
-            if item is not None:
-                batch.append(item)
-            if len(batch) >= options.commit_every or sum(len(b.frames) for b in batch) >= options.predict_batch:
-                refused += _write(Session, model, model_id, batch)
-                batch = []
-            report("scanning", str(path))
+        with pool or nullcontext():
+            for path in files:
+                if cancel is not None and cancel.is_set():
+                    break
+                got = _classify(path, known, by_hash, contents, seen, moved_from, counts,
+                                companions.get(path_key(path)))
+                if not isinstance(got, _Job):
+                    ahead.append((path, got, None, None))
+                elif pool is None or any(j is not None and j.digest == got.digest for _, _, j, _ in ahead):
+                    ahead.append((path, None, got, None))  # a copy of one in flight: decided when settled
+                else:
+                    ahead.append((path, None, got, pool.submit(*got.arguments(options))))
+                while ahead and (len(ahead) > 2 * workers or ahead[0][3] is None or ahead[0][3].done()):
+                    settle()
+            while ahead:
+                settle()
         refused += _write(Session, model, model_id, batch)
         cancelled = cancel is not None and cancel.is_set()
         if not cancelled:
@@ -531,6 +582,7 @@ def scan(
                    "seconds": round(time.monotonic() - started, 2),
                    "cancelled": run_status == "cancelled",
                    "device": device_name() if model.keras_model is not None else None,
+                   "workers": workers,
                    "model": model.name}
         with Session.begin() as session:
             session.execute(update(ScanRun).where(ScanRun.id == run_id).values(
@@ -581,9 +633,10 @@ def _read(path: Path, row) -> tuple[bytes | None, os.stat_result]:
         raise _Problem("unreadable", str(exc)) from None
 
 
-def _classify(path, known, by_hash, contents, seen, moved_from, counts, options,
-              listed: list[str] | None = None) -> _Pending | None:
-    """Decide what one discovered file needs and count it; returns the row update or None.
+def _classify(path, known, by_hash, contents, seen, moved_from, counts,
+              listed: list[str] | None = None) -> _Pending | _Job | None:
+    """Decide what one discovered file needs and count it; returns the row update, None, or the
+    _Job of decoding and detecting it (the caller runs it: here or in a worker).
     `contents`: hashes of the library's readable photos (and of those read so far); `listed`:
     the other files of the same shot (the RAW beside a JPEG)."""
     key = path_key(path)
@@ -613,13 +666,21 @@ def _classify(path, known, by_hash, contents, seen, moved_from, counts, options,
         counts["photos_rechecked" if row.status in PROBLEMS else "photos_changed"] += 1
     values = {"path": key, "folder": path_key(path.parent), "content_hash": digest,
               "scanned_at": datetime.now(), **stat_values}
-    if digest in contents:  # a copy of a photo already read: no decode, no detection
-        counts["photos_copied"] += 1
-        return _Pending(row.id if row is not None else None, values, [], copy_of=digest)
-    item = _analyse(path, data, st.st_mtime, values, options)
-    item.row_id = row.id if row is not None else None
+    job = _Job(path, data, st.st_mtime, values, row.id if row is not None else None, digest)
+    return _copy(job, counts) if digest in contents else job
+
+
+def _copy(job: _Job, counts: dict) -> _Pending:
+    """A copy of a photo already read: no decode, no detection."""
+    counts["photos_copied"] += 1
+    return _Pending(job.row_id, job.values, [], copy_of=job.digest)
+
+
+def _analysed(job: _Job, item: _Pending, contents: set, counts: dict) -> _Pending:
+    """Count a job's analysis (done here or in a worker) and note its content as read."""
+    item.row_id = job.row_id
     if item.values["status"] == "ok":
-        contents.add(digest)
+        contents.add(job.digest)
     counts["faces"] += len(item.frames)
     counts["problems"]["error"] += item.values["status"] == "error"
     return item

@@ -19,6 +19,8 @@ def register(subparsers) -> None:
     p.add_argument("--detect-size", type=int_arg(64, 4096), default=1024,  # scan.DETECT_SIZE_RANGE
                    help="long side of the copy MTCNN searches (default 1024)")
     p.add_argument("--confidence", type=float_arg(0, 1, above=True), default=0.9, help="MTCNN threshold (default 0.9)")
+    p.add_argument("--workers", type=int_arg(1, 256),
+                   help="processes that decode and detect (default: the usable cores; 1: no worker processes)")
     p.add_argument("--model", help="MODEL.keras (default: the library's active or the bundled model)")
     p.add_argument("--watch", action="store_true",
                    help="after the scan keep running and scan new, changed, moved and deleted files "
@@ -87,9 +89,9 @@ def _scan(args) -> int:
 
     try:
         options = scan.ScanOptions(min_face=args.min_face, detect_size=args.detect_size,
-                                   confidence=args.confidence)
+                                   confidence=args.confidence, workers=args.workers)
     except scan.ScanError as exc:
-        raise UserError(f"{exc} (--min-face, --detect-size, --confidence)") from None
+        raise UserError(f"{exc} (--min-face, --detect-size, --confidence, --workers)") from None
     engine, model = open_library(args), _load_model(args.model)
     summary = _run("scan", lambda update, cancel: scan.scan(
         engine, args.paths, model=model, options=options, progress=update, cancel=cancel))

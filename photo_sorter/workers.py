@@ -1,0 +1,123 @@
+"""Worker processes for the scan's per-photo work (decode, detect, align), results in order.
+
+Spawned, not forked: TensorFlow is not fork-safe. Each worker runs its own TensorFlow (MTCNN)
+with the cores shared out among the workers, and lets a GPU's memory grow so that several
+processes fit on one. A worker that dies (a decoder crash, the memory killer) fails only the task
+it was running: the tasks in flight with it are run again one at a time, and the one that kills
+a worker alone raises WorkerCrash; the others and the tasks after them carry on.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from multiprocessing import get_context
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity, e.g. a container's CPU set)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+class WorkerCrash(RuntimeError):
+    """The worker process running a task died on it (it also died when run alone)."""
+
+
+def share_gpus() -> None:
+    """Let this process's TensorFlow take GPU memory as it needs it instead of all at once, so
+    the workers and the process running the model fit on one GPU. Too late once TensorFlow has
+    started using the GPU in this process (then it keeps what it took)."""
+    import tensorflow as tf
+
+    for gpu in tf.config.list_physical_devices("GPU"):
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError:
+            return
+
+
+def _start_worker(threads: int) -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    share_gpus()
+
+
+class Task:
+    def __init__(self, args: tuple):
+        self.args = args
+        self.future: Future | None = None
+        self.suspect = False  # in flight when a worker died: run alone to learn whether it did
+
+    def done(self) -> bool:
+        """Its result can be taken without waiting."""
+        return self.future is not None and self.future.done()
+
+
+class Workers:
+    """`fn(*args)` in `count` worker processes (started at the first task). Take results with
+    result(), in any order; close() (or `with`) ends the processes, dropping tasks not started."""
+
+    def __init__(self, fn: Callable, count: int):
+        self.fn, self.count = fn, count
+        self._pool: ProcessPoolExecutor | None = None
+        self._tasks: list[Task] = []  # submitted, result not taken yet
+
+    def __enter__(self) -> Workers:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def submit(self, *args) -> Task:
+        task = Task(args)
+        self._tasks.append(task)
+        if not any(t.suspect for t in self._tasks):
+            self._start(task)
+        return task
+
+    def result(self, task: Task):
+        """The task's return value (or exception); WorkerCrash when its worker died on it."""
+        while True:
+            if task.future is None:
+                self._start(task)
+            try:
+                value = task.future.result()
+            except BrokenProcessPool:
+                self.close()
+                if task.suspect:
+                    self._finished(task)
+                    raise WorkerCrash("the process analysing it died (a crash or out of memory)") from None
+                for t in self._tasks:  # every task not finished with it is run again, alone
+                    if not (t.future is not None and t.future.done() and t.future.exception() is None):
+                        t.future, t.suspect = None, True
+                continue
+            except BaseException:
+                self._finished(task)
+                raise
+            self._finished(task)
+            return value
+
+    def _start(self, task: Task) -> None:
+        if self._pool is None:
+            share_gpus()
+            self._pool = ProcessPoolExecutor(
+                self.count, mp_context=get_context("spawn"), initializer=_start_worker,
+                initargs=(max(1, usable_cores() // self.count),))
+        task.future = self._pool.submit(self.fn, *task.args)
+
+    def _finished(self, task: Task) -> None:
+        self._tasks.remove(task)
+        if not any(t.suspect for t in self._tasks):
+            for t in self._tasks:
+                if t.future is None:
+                    self._start(t)
