@@ -3,11 +3,14 @@
     python benchmarks/bench_scan.py                 # 60 photos of 4000x3000 (naive: ~20 s a photo)
     python benchmarks/bench_scan.py --quick         # 4 photos of 2400x1800, under 2 minutes
     python benchmarks/bench_scan.py --no-naive --repeat 10   # peak RSS of the scan on 600 photos
+    python benchmarks/bench_scan.py --photos 12 --no-naive --workers 1   # the scan in one process
+    python benchmarks/bench_scan.py --small-faces   # faces from 25 px: recall per size bucket
 
 The library (benchmarks/synthetic_library.py) is generated once per settings into --library
 (default: a folder under the system temp dir) with its ground truth. Each pipeline runs in a fresh
 process that first loads the model and the detector and runs them once (warm, as in the app), so
-the timed part is the scan alone; that process's peak RSS is reported. Naive: full-resolution
+the timed part is the scan alone; that process's peak RSS is reported, and with worker processes
+(--workers, default the usable cores) the peak of their sum with it (sampled every 0.2 s). Naive: full-resolution
 decode, stock MTCNN on the full image, one model call and one DB commit per face. Ours: scan.scan
 with ScanOptions (defaults unless --detect-size/--min-face). A face counts as found when a stored box's
 centre lies within half the true width of the true centre and its width is 0.5-2x the true one.
@@ -35,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import synthetic_library  # noqa: E402
 
 RECALL_MIN_WIDTH = 80
+SIZE_BUCKETS = (25, 40, 80, 200, 10**9)  # true face widths for recall per size: [25, 40), [40, 80), ...
 
 
 def _peak_rss_mb() -> float:
@@ -71,23 +75,48 @@ def stock_detector():
     return MTCNN(device="CPU:0")
 
 
-def run_ours(folder: str, db: str, detect_size: int | None, min_face: int | None) -> dict:
-    """In a fresh process: the real scan, timed after warm-up."""
+def _sample_tree_rss(stop, peak: list) -> None:
+    """The largest RSS sum of this process and its children seen until `stop` is set."""
+    import psutil
+
+    me = psutil.Process()
+    while not stop.wait(0.2):
+        total = 0
+        for proc in [me, *me.children(recursive=True)]:
+            try:
+                total += proc.memory_info().rss
+            except psutil.Error:
+                pass
+        peak[0] = max(peak[0], total)
+
+
+def run_ours(folder: str, db: str, detect_size: int | None, min_face: int | None,
+             workers: int | None = None) -> dict:
+    """In a fresh process: the real scan, timed after warm-up (worker start-up included)."""
+    import threading
+
     from photo_sorter import scan
     from photo_sorter.store import open_engine
 
     model = _warm_model()
     warm_rss = _peak_rss_mb()
-    options = scan.ScanOptions(min_face=min_face)
+    options = scan.ScanOptions(min_face=min_face, workers=workers)
     if detect_size:
         options.detect_size = detect_size
     engine = open_engine(db)
+    stop, peak = threading.Event(), [0]
+    sampler = threading.Thread(target=_sample_tree_rss, args=(stop, peak), daemon=True)
+    sampler.start()
     start = time.perf_counter()
     summary = scan.scan(engine, [folder], model=model, options=options)
     seconds = time.perf_counter() - start
+    stop.set()
+    sampler.join()
     engine.dispose()
     return {"seconds": round(seconds, 2), "photos": summary["photos_seen"], "errors": summary["errors"],
+            "workers": summary["workers"], "device": summary["device"],
             "rss_after_warmup_mb": warm_rss, "peak_rss_mb": _peak_rss_mb(),
+            "peak_rss_with_workers_mb": round(peak[0] / 2**20, 1),
             "options": {"detect_size": options.detect_size, "min_face": options.min_face}}
 
 
@@ -173,6 +202,7 @@ def stored_boxes(db: str) -> dict[str, list[tuple]]:
 def recall(truth: dict, boxes: dict[str, list[tuple]]) -> dict:
     """Found/true faces overall and for true widths >= RECALL_MIN_WIDTH, and unmatched boxes."""
     found = {"all": [0, 0], "large": [0, 0]}
+    buckets = {f"{lo}-{hi}px" if hi < 10**9 else f">={lo}px": [0, 0] for lo, hi in zip(SIZE_BUCKETS, SIZE_BUCKETS[1:])}
     extra = 0
     for name, faces in truth.items():
         left = list(boxes.get(name, []))
@@ -185,6 +215,10 @@ def recall(truth: dict, boxes: dict[str, list[tuple]]) -> dict:
             for g in groups:
                 found[g][1] += 1
                 found[g][0] += match is not None
+            for (lo, hi), bucket in zip(zip(SIZE_BUCKETS, SIZE_BUCKETS[1:]), buckets.values()):
+                if lo <= face["w"] < hi:
+                    bucket[0] += match is not None
+                    bucket[1] += 1
             if match is not None:
                 left.remove(match)
         extra += len(left)
@@ -193,7 +227,8 @@ def recall(truth: dict, boxes: dict[str, list[tuple]]) -> dict:
             "faces_found": found["all"][0], "faces_true": found["all"][1],
             f"faces_found_ge{RECALL_MIN_WIDTH}px": found["large"][0],
             f"faces_true_ge{RECALL_MIN_WIDTH}px": found["large"][1],
-            "unmatched_boxes": extra}
+            "unmatched_boxes": extra,
+            "recall_by_width": {k: f"{f}/{n}" for k, (f, n) in buckets.items() if n}}
 
 
 def repeated(library: Path, times: int, into: Path) -> Path:
@@ -219,18 +254,24 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=1, help="scan the library N times over (hard links)")
     parser.add_argument("--detect-size", type=int, help="ScanOptions.detect_size for our scan")
     parser.add_argument("--min-face", type=int, help="ScanOptions.min_face for our scan")
+    parser.add_argument("--workers", type=int, help="ScanOptions.workers (default: the usable cores)")
+    parser.add_argument("--small-faces", action="store_true",
+                        help=f"composite faces {synthetic_library.SMALL_FACE_SIZES[0]} px wide and up "
+                        f"(default {synthetic_library.FACE_SIZES[0]})")
     args = parser.parse_args()
     if args.quick:
         args.photos, args.size, args.samples = 4, "2400x1800", 1
     size = tuple(int(v) for v in args.size.lower().split("x"))
+    face_sizes = synthetic_library.SMALL_FACE_SIZES if args.small_faces else synthetic_library.FACE_SIZES
     library = args.library or Path(tempfile.gettempdir()) / (
-        f"photo_sorter_bench_{args.photos}_{args.size}_{args.samples}_{args.seed}")
+        f"photo_sorter_bench_{args.photos}_{args.size}_{args.samples}_{args.seed}"
+        + ("_small" if args.small_faces else ""))
     if not synthetic_library.CELEBA.is_dir():
         print(f"CelebA images not found at {synthetic_library.CELEBA}", file=sys.stderr)
         return 2
     start = time.perf_counter()
     truth = in_fresh_process(synthetic_library.make_library, library, args.photos, size,
-                             args.samples, args.seed)["files"]
+                             args.samples, args.seed, face_sizes)["files"]
     results = {"photos": args.photos, "size": args.size, "load_before": _load(),
                "library_seconds": round(time.perf_counter() - start, 1)}
     with tempfile.TemporaryDirectory() as tmp:
@@ -239,7 +280,7 @@ def main() -> int:
             folder = repeated(library, args.repeat, Path(tmp) / "repeated")
             results["photos_scanned"] = args.photos * args.repeat
         ours = in_fresh_process(run_ours, str(folder), str(Path(tmp) / "ours.db"),
-                                args.detect_size, args.min_face)
+                                args.detect_size, args.min_face, args.workers)
         if args.repeat == 1:
             ours.update(recall(truth, stored_boxes(str(Path(tmp) / "ours.db"))))
         ours["photos_per_s"] = round(ours["photos"] / ours["seconds"], 3)

@@ -1,7 +1,7 @@
 """A seeded library of large photos with known faces, for the scan benchmarks.
 
 Composites: real aligned CelebA faces (../shared/celeba/img_align_celeba) with a feathered oval
-mask, scaled so the face box is 60-1000 px wide (log-uniform), rotated up to 25 degrees, pasted
+mask, scaled so the face box is 60-1000 px wide (log-uniform; 25-1000 for SMALL_FACE_SIZES), rotated up to 25 degrees, pasted
 without overlap onto varied backgrounds (smooth colour fields, clutter of shapes, the no-face
 sample photos upscaled), with sensor-like grain, saved as JPEG quality 90. Plus the sample photos
 themselves upscaled to a 4000-pixel long side.
@@ -26,6 +26,7 @@ SAMPLES = REPO / "resources" / "sample_photos"
 CELEBA = REPO.parent / "shared" / "celeba" / "img_align_celeba"
 NOFACE_BACKGROUNDS = sorted(SAMPLES.glob("noface_*"))
 FACE_SIZES = (60, 1000)
+SMALL_FACE_SIZES = (25, 1000)  # bench_scan.py --small-faces: recall where MTCNN's limit is
 
 
 def _grain(canvas: Image.Image, rng, sigma: float = 4.0) -> Image.Image:
@@ -79,14 +80,15 @@ def donors(count: int, rng, detect) -> list[tuple[Image.Image, tuple]]:
     return picked
 
 
-def composite(index: int, size: tuple[int, int], rng, pool: list) -> tuple[Image.Image, list[dict]]:
+def composite(index: int, size: tuple[int, int], rng, pool: list,
+              face_sizes: tuple[int, int] = FACE_SIZES) -> tuple[Image.Image, list[dict]]:
     """One photo with 0-4 CelebA faces, non-overlapping; returns it and its faces' truth."""
     canvas = background(index % 3, size, rng)
     placed: list[tuple[int, int, int, int]] = []
     truth = []
     for _ in range(int(rng.integers(0, 5))):
         frame, (bx, by, bw, bh) = pool.pop()
-        face_w = float(np.exp(rng.uniform(*np.log(FACE_SIZES))))
+        face_w = float(np.exp(rng.uniform(*np.log(face_sizes))))
         scale = face_w / bw
         angle = float(rng.uniform(-25, 25))
         patch = frame.resize((max(1, round(frame.width * scale)), max(1, round(frame.height * scale))),
@@ -128,11 +130,14 @@ def upscaled_sample(path: Path, long_side: int, detect) -> tuple[Image.Image, li
     return big, truth
 
 
-def make_library(folder: Path, photos: int, size=(4000, 3000), samples: int = 11, seed: int = 0) -> dict:
+def make_library(folder: Path, photos: int, size=(4000, 3000), samples: int = 11, seed: int = 0,
+                 face_sizes: tuple[int, int] = FACE_SIZES) -> dict:
     """Write `photos` JPEGs into folder (the first `samples` are upscaled sample photos) and
     truth.json; reuses a folder already made with the same settings. Returns the truth."""
     folder.mkdir(parents=True, exist_ok=True)
     settings = {"photos": photos, "size": list(size), "samples": samples, "seed": seed}
+    if tuple(face_sizes) != FACE_SIZES:  # the default library's settings (and cache) stay as they were
+        settings["face_sizes"] = list(face_sizes)
     truth_file = folder / "truth.json"
     if truth_file.is_file():
         stored = json.loads(truth_file.read_text())
@@ -153,7 +158,7 @@ def make_library(folder: Path, photos: int, size=(4000, 3000), samples: int = 11
         if i < len(sample_paths):
             image, truth = upscaled_sample(sample_paths[i], max(size), detect)
         else:
-            image, truth = composite(i, size, rng, pool)
+            image, truth = composite(i, size, rng, pool, face_sizes)
         image.save(folder / name, quality=90)
         files[name] = truth
     stored = {"settings": settings, "files": files}
