@@ -89,7 +89,7 @@ def generate(path: Path, n_photos: int, n_faces: int, seed: int = 0) -> None:
         for lo in range(0, len(photo_of_face), 20_000):
             hi = min(lo + 20_000, len(photo_of_face))
             conn.execute(insert(Face), [
-                {"id": f + 1, "photo_id": int(photo_of_face[f]), "index": int(index_in_photo[f]),
+                {"id": f + 1, "content_hash": f"{int(photo_of_face[f]) - 1:064x}", "index": int(index_in_photo[f]),
                  "x": 100.0, "y": 100.0, "w": 200.0, "h": 240.0, "confidence": 0.99,
                  "landmarks": [[150, 200], [250, 200], [200, 250], [160, 300], [240, 300]],
                  "crop": crops[f % len(crops)]} for f in range(lo, hi)])

@@ -152,7 +152,7 @@ def naive_scan(engine, folder: Path, model, detector) -> int:
             probabilities = model.predict(frame[None])[0]
             with Session.begin() as session:
                 x, y, w, h = face.box
-                face_row = Face(photo_id=row.id, index=i, x=x, y=y, w=w, h=h,
+                face_row = Face(content_hash=row.content_hash, index=i, x=x, y=y, w=w, h=h,
                                 confidence=face.confidence, crop=align.encode_crop(frame),
                                 landmarks=[list(p) for p in face.landmarks])
                 session.add(face_row)

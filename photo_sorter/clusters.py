@@ -20,7 +20,9 @@ from photo_sorter import eigenfaces
 from photo_sorter.attributes import CLUSTER_ATTRIBUTES, label, validate
 from photo_sorter.export import LibraryError, active_model, face_rows, require_predicted
 from photo_sorter.outputs import Outputs
-from photo_sorter.store import Cluster, ClusterMember, ClusterRun, Face, Photo, library_lock, session_factory
+from photo_sorter.store import (
+    Cluster, ClusterMember, ClusterRun, Face, Photo, face_photo, library_lock, session_factory,
+)
 
 AUTO_K_RANGE = range(2, 11)
 SILHOUETTE_SAMPLE = 2000
@@ -198,8 +200,8 @@ def load_run(engine, run_id: int | None = None) -> dict:
                 raise LibraryError(f"no clustering run with id {run_id}")
         members = session.execute(
             select(ClusterMember.cluster_id, ClusterMember.face_id, ClusterMember.distance,
-                   Face.photo_id, Photo.path, Face.x, Face.y, Face.w, Face.h)
-            .join(Face, Face.id == ClusterMember.face_id).join(Photo, Photo.id == Face.photo_id)
+                   Photo.id.label("photo_id"), Photo.path, Face.x, Face.y, Face.w, Face.h)
+            .select_from(ClusterMember).join(Face, Face.id == ClusterMember.face_id).join(Photo, face_photo())
             .join(Cluster, Cluster.id == ClusterMember.cluster_id)
             .where(Cluster.run_id == run.id)
             .order_by(ClusterMember.cluster_id, ClusterMember.distance, ClusterMember.face_id)

@@ -21,7 +21,9 @@ from photo_sorter import imaging, xmp
 from photo_sorter.attributes import CELEBA_ATTRIBUTES, validate
 from photo_sorter.model import unreliable_attributes
 from photo_sorter.outputs import OutputError, Outputs
-from photo_sorter.store import Face, ModelVersion, Photo, model_row, predictions_table, session_factory
+from photo_sorter.store import (
+    Face, ModelVersion, Photo, face_photo, model_row, predictions_table, session_factory,
+)
 
 
 class LibraryError(ValueError):
@@ -37,8 +39,12 @@ def active_model(session: Session, model_id: int | None = None) -> ModelVersion:
     return model
 
 
-def face_rows(session: Session, model: ModelVersion, attributes=None, photo_ids=None) -> list[dict]:
+def face_rows(session: Session, model: ModelVersion, attributes=None, photo_ids=None,
+              each_copy: bool = False) -> list[dict]:
     """Faces of readable photos with their probabilities under `model`, ordered by face id.
+    Copies share their faces: each face comes once, at the first readable photo with its
+    content (clusters, face counts), or with `each_copy` once per photo that has it (per-photo
+    outputs: each copy's sidecar, each burst's candidates).
 
     Each row: face_id, photo_id, path, folder, index, box [x, y, w, h] in oriented pixels,
     photo_size [w, h], captured_at, probabilities {attribute: float or None}.
@@ -46,16 +52,17 @@ def face_rows(session: Session, model: ModelVersion, attributes=None, photo_ids=
     names = validate(attributes if attributes is not None else model.attributes)
     p = predictions_table.c
     stmt = (
-        select(Face.id, Face.photo_id, Photo.path, Photo.folder, Face.index, Face.x, Face.y,
+        select(Face.id, Photo.id, Photo.path, Photo.folder, Face.index, Face.x, Face.y,
                Face.w, Face.h, Photo.width, Photo.height, Photo.captured_at,
                *[p[n] for n in names])
-        .join(Photo, Photo.id == Face.photo_id)
+        .select_from(Face).join(Photo, Photo.content_hash == Face.content_hash if each_copy or photo_ids is not None
+              else face_photo())
         .join(predictions_table, (p.face_id == Face.id) & (p.model_id == model.id))
         .where(Photo.status == "ok")
-        .order_by(Face.id)
+        .order_by(Face.id, Photo.id)
     )
     if photo_ids is not None:
-        stmt = stmt.where(Face.photo_id.in_(list(photo_ids)))
+        stmt = stmt.where(Photo.id.in_(list(photo_ids)))
     rows = []
     for r in session.execute(stmt):
         rows.append({
@@ -114,7 +121,7 @@ def export(engine, fmt: str, out: str | Path | None = None, where: str | None = 
     photo_ids = _matching_photo_ids(engine, where, model.id) if where else None
     with session_factory(engine)() as session:
         photos = photo_rows(session, photo_ids)
-        faces = face_rows(session, model, photo_ids=photo_ids)
+        faces = face_rows(session, model, photo_ids=photo_ids, each_copy=True)
         thresholds = {a: float(model.thresholds.get(a, 0.5)) for a in model.attributes}
     by_photo: dict[int, list[dict]] = {}
     for f in faces:

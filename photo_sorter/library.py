@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from photo_sorter.scan import PROBLEMS, list_errors
-from photo_sorter.store import ModelVersion, Photo, library_lock, model_row
+from photo_sorter.store import ModelVersion, Photo, drop_unshared_faces, library_lock, model_row
 from photo_sorter.store.registry import activate
 
 # (pattern in the stored error, what the user reads); first match wins.
@@ -51,14 +51,17 @@ def under(folder: str):
 
 
 def forget_folder(engine: Engine, folder: str, keep: list[str] = ()) -> int:
-    """Delete the rows of the photos under a folder removed from the library (faces, predictions
-    and picks go with them; the files are untouched). Photos also under a folder in `keep` (a
+    """Delete the rows of the photos under a folder removed from the library (faces and
+    predictions no other copy has, and picks, go with them; the files are untouched). Photos also under a folder in `keep` (a
     parent or child still in the library) stay. Returns how many rows went."""
     condition = under(folder)
     if keep:
         condition = condition & ~or_(*(under(f) for f in keep))
     with Session(engine) as s, s.begin():
-        return s.execute(delete(Photo).where(condition)).rowcount
+        hashes = s.scalars(select(Photo.content_hash).where(condition)).all()
+        count = s.execute(delete(Photo).where(condition)).rowcount
+        drop_unshared_faces(s, hashes)  # copies elsewhere keep their faces
+        return count
 
 
 def counts(engine: Engine) -> dict:

@@ -28,7 +28,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.orm import aliased
 
 from photo_sorter.attributes import CELEBA_ATTRIBUTES
-from photo_sorter.store import Face, ModelVersion, Photo, model_row, predictions_table
+from photo_sorter.store import Face, ModelVersion, Photo, face_photo, model_row, predictions_table
 from photo_sorter.store.db import session_factory
 
 
@@ -427,8 +427,8 @@ def _strip_quantifiers(node):
 
 
 def photo_condition(node, model_id: int, thresholds: dict, within=None):
-    """SQL condition on Photo.id: quantifier-free subtrees need one face matching them whole.
-    `within` (a select of photo ids) limits the face subqueries to those photos: the condition
+    """SQL condition on Photo.content_hash (copies share their faces): quantifier-free subtrees
+    need one face matching them whole. `within` (a select of content hashes) limits the face subqueries to those photos: the condition
     is then right for them only, and costs what they have, not what the library has (their
     faces are looked up by photo, the attributes written so that no attribute index competes)."""
     if not any(isinstance(n, Quantified) for n in _walk(node)):
@@ -442,13 +442,14 @@ def photo_condition(node, model_id: int, thresholds: dict, within=None):
         def photos_with(face_cond):
             # Uncorrelated, so SQLite runs it once (an index range scan on an attribute); as a
             # correlated EXISTS it was re-run for every photo: minutes at 100k photos.
-            stmt = (select(face.photo_id).join(pred, pred.c.face_id == face.id)
+            stmt = (select(face.content_hash).join(pred, pred.c.face_id == face.id)
                     .where(pred.c.model_id == model_id, face_cond))
-            return stmt if within is None else stmt.where(face.photo_id.in_(within))
+            return stmt if within is None else stmt.where(face.content_hash.in_(within))
 
         if node.kind == "any":
-            return Photo.id.in_(photos_with(cond))
-        return and_(Photo.id.in_(photos_with(true())), Photo.id.not_in(photos_with(not_(cond))))
+            return Photo.content_hash.in_(photos_with(cond))
+        return and_(Photo.content_hash.in_(photos_with(true())),
+                    Photo.content_hash.not_in(photos_with(not_(cond))))
     if isinstance(node, Not):
         return not_(photo_condition(node.child, model_id, thresholds, within))
     parts = [photo_condition(c, model_id, thresholds, within) for c in node.children]
@@ -497,9 +498,10 @@ def _face_select(model: ModelVersion, node):
     cond, score = face_condition(node, predictions_table.c, model.thresholds)
     pred_cols = [predictions_table.c[a] for a in model.attributes]
     stmt = (
-        select(Face.id.label("face_id"), Face.photo_id, Face.index, Face.x, Face.y, Face.w,
-               Face.h, Face.confidence, Photo.path, score.label("score"), *pred_cols)
-        .join(Photo, Photo.id == Face.photo_id)
+        select(Face.id.label("face_id"), Photo.id.label("photo_id"), Face.content_hash, Face.index,
+               Face.x, Face.y, Face.w, Face.h, Face.confidence, Photo.path, score.label("score"),
+               *pred_cols)
+        .select_from(Face).join(Photo, face_photo())  # one photo per face: copies do not list a face twice
         .join(predictions_table, _predicted_by(model.id))
     )
     return stmt, cond, score
@@ -580,13 +582,13 @@ def photos(engine, expr: str, limit: int = 100, offset: int = 0,
         node = _compile(expr, model)
         faces_node = _strip_quantifiers(node)
         stmt, _, score = _face_select(model, faces_node)
-        # The photo's faces first (by photo_id), then each one's prediction: an outer join fixes
+        # The photo's faces first (by content), then each one's prediction: an outer join fixes
         # that order (a face without a prediction adds a NULL, which max() skips). As an inner
         # join SQLite, without statistics, may scan every prediction of the model per photo.
         # A photo without faces (it can match `not all:X`) scores 0.
         best = (select(func.coalesce(func.max(score), 0.0)).select_from(Face)
                 .outerjoin(predictions_table, _predicted_by(model.id))
-                .where(Face.photo_id == Photo.id).scalar_subquery().label("best"))
+                .where(Face.content_hash == Photo.content_hash).scalar_subquery().label("best"))
 
         steering = _Steering(session, faces_node, model)
 
@@ -597,27 +599,27 @@ def photos(engine, expr: str, limit: int = 100, offset: int = 0,
                 cols = steering.columns(t, needed)
                 if cols is None:
                     return None
-                within = (select(Face.photo_id).join(predictions_table, _predicted_by(model.id))
+                within = (select(Face.content_hash).join(predictions_table, _predicted_by(model.id))
                           .where(score_bound(faces_node, cols, t)))
             stmt = (select(Photo.id, Photo.path, Photo.width, Photo.height, Photo.captured_at,
-                           Photo.capture_source, Photo.companions, Photo.n_faces, best)
+                           Photo.capture_source, Photo.companions, Photo.n_faces, Photo.content_hash, best)
                     .where(Photo.status != "missing",
                            photo_condition(node, model.id, model.thresholds, within))
                     .order_by(best.desc(), Photo.id))
-            return stmt if within is None else stmt.where(Photo.id.in_(within))
+            return stmt if within is None else stmt.where(Photo.content_hash.in_(within))
 
         matched = _page(session, matching, node, limit, offset)
         face_rows = session.execute(
-            stmt.where(Face.photo_id.in_([p.id for p in matched])).order_by(Face.index)
+            stmt.where(Face.content_hash.in_({p.content_hash for p in matched})).order_by(Face.index)
         ).all() if matched else []
-    by_photo: dict[int, list] = {}
+    by_content: dict[str, list] = {}  # each copy lists its content's faces as its own
     for row in face_rows:
-        by_photo.setdefault(row.photo_id, []).append(_face_dict(row, model.attributes))
+        by_content.setdefault(row.content_hash, []).append(_face_dict(row, model.attributes))
     return [
         {"photo_id": p.id, "path": p.path, "width": p.width, "height": p.height,
          "captured_at": p.captured_at, "capture_source": p.capture_source,
          "companions": p.companions or [], "n_faces": p.n_faces,
          "score": float(p.best),
-         "faces": by_photo.get(p.id, [])}
+         "faces": [{**f, "photo_id": p.id, "path": p.path} for f in by_content.get(p.content_hash, [])]}
         for p in matched
     ]

@@ -36,8 +36,8 @@ from photo_sorter import align, faces, imaging, outputs
 from photo_sorter.errors import log_failure, one_line
 from photo_sorter.model import AttributeModel, active_model, device_name
 from photo_sorter.store import (
-    BestChoice, Face, Photo, PhotoHash, ScanRun, exclusive, predictions_table, register_model,
-    sessions,
+    BestChoice, Face, Photo, PhotoHash, ScanRun, drop_unshared_faces, exclusive, predictions_table,
+    register_model, sessions,
 )
 from photo_sorter.workers import Task, WorkerCrash, Workers, usable_cores
 
@@ -367,28 +367,31 @@ def _store_or_split(Session, model: AttributeModel, model_id: int, batch: list[_
 
 def _store(Session, model: AttributeModel, model_id: int, batch: list[_Pending]) -> None:
     with Session.begin() as session:
+        ids = [item.row_id for item in batch if item.row_id is not None]
+        before = set(session.scalars(select(Photo.content_hash).where(Photo.id.in_(ids)))) if ids else set()
         refreshed = [{"id": item.row_id, **item.values} for item in batch if item.faces is None]
         if refreshed:  # rows whose faces stay (stat refresh, move, error): one bulk UPDATE
             session.execute(update(Photo), refreshed)
         for item in batch:
             if item.faces is None or item.copy_of is not None:
                 continue
-            if item.row_id is None:
-                photo = Photo(**item.values)
-                session.add(photo)
-            else:
-                photo = session.get(Photo, item.row_id)
-                for key, value in item.values.items():
-                    setattr(photo, key, value)
-            photo.faces.clear()
-            session.flush()  # old faces (and their predictions) go before new ones reuse indexes
+            photo = session.get(Photo, item.row_id) if item.row_id is not None else Photo()
+            for key, value in item.values.items():
+                setattr(photo, key, value)
+            session.add(photo)
+            session.flush()
+            digest = photo.content_hash
+            if digest is None:  # an error row: no content, no faces
+                continue
+            # faces of this content left by a row that no longer has it (detected anew here)
+            session.execute(delete(Face).where(Face.content_hash == digest))
             new_faces = [
-                Face(photo_id=photo.id, index=i, x=f.box[0], y=f.box[1], w=f.box[2], h=f.box[3],
+                Face(content_hash=digest, index=i, x=f.box[0], y=f.box[1], w=f.box[2], h=f.box[3],
                      confidence=f.confidence, landmarks=[list(p) for p in f.landmarks],
                      crop=align.encode_crop(frame))
                 for i, (f, frame) in enumerate(zip(item.faces, item.frames))
             ]
-            photo.faces.extend(new_faces)
+            session.add_all(new_faces)
             session.flush()
             session.merge(PhotoHash(photo_id=photo.id, size=photo.size, mtime_ns=photo.mtime_ns,
                                     dhash=None if item.dhash is None else f"{item.dhash:016x}"))
@@ -398,41 +401,31 @@ def _store(Session, model: AttributeModel, model_id: int, batch: list[_Pending])
         for item in batch:  # after the batch's own new photos, which copies may come from
             if item.copy_of is not None:
                 _store_copy(session, item)
+        session.flush()
+        drop_unshared_faces(session, before)  # contents no row has any more (changed, unreadable)
 
 
 def _store_copy(session: Session, item: _Pending) -> None:
-    """A copy's row with the facts, faces and predictions (of every model) of the photo whose
-    content it has: detected once, each path keeping its own row (deleting one keeps the other)."""
+    """A copy's row with the facts of the photo whose content it has; the faces and predictions
+    of that content are shared, not copied (deleting one copy keeps the other's)."""
     source = session.scalar(select(Photo).where(
-        Photo.content_hash == item.copy_of, Photo.status == "ok", Photo.path != item.values["path"],
-    ).order_by(Photo.id).limit(1))
+        Photo.content_hash == item.copy_of, Photo.status.in_(("ok", "missing")),
+        Photo.path != item.values["path"],
+    ).order_by(Photo.status != "ok", Photo.id).limit(1))
     values = dict(item.values)
     if source is None:  # changed since it was seen: the next scan decodes this file itself
         values.update(_problem_values("error", "its identical copy changed during the scan; scan again"))
     else:
         values.update({key: getattr(source, key) for key in _COPIED})
+        values["status"] = "ok"
     photo = session.get(Photo, item.row_id) if item.row_id is not None else Photo()
     for key, value in values.items():
         setattr(photo, key, value)
     session.add(photo)
-    photo.faces.clear()
     session.flush()
     look = session.get(PhotoHash, source.id) if source is not None else None
     if look is not None:  # the same content looks the same
         session.merge(PhotoHash(photo_id=photo.id, size=photo.size, mtime_ns=photo.mtime_ns, dhash=look.dhash))
-    if source is None or not source.faces:
-        return
-    copies = {f.id: Face(photo_id=photo.id, index=f.index, x=f.x, y=f.y, w=f.w, h=f.h,
-                         confidence=f.confidence, landmarks=f.landmarks, crop=f.crop)
-              for f in source.faces}
-    photo.faces.extend(copies.values())
-    session.flush()
-    c = predictions_table.c
-    rows = [{**row, "face_id": copies[row["face_id"]].id}
-            for row in session.execute(select(*[col for col in c if col.name != "id"])
-                                       .where(c.face_id.in_(list(copies)))).mappings()]
-    if rows:
-        session.execute(insert(predictions_table), rows)
 
 
 def _known_under(Session, roots: list[Path]) -> dict:
@@ -482,7 +475,7 @@ def scan(
             by_hash.setdefault(row.content_hash, deque()).append(row)
 
     with Session() as session:  # contents already in the library: a copy of one is not decoded
-        contents = set(session.scalars(select(Photo.content_hash).where(Photo.status == "ok")))
+        contents = set(session.scalars(select(Photo.content_hash).where(Photo.status.in_(("ok", "missing")))))
 
     def report(phase: str, current: str | None = None) -> None:
         if progress is None:
@@ -735,17 +728,15 @@ def repredict(
         has_prediction = exists().where(predictions_table.c.face_id == Face.id,
                                         predictions_table.c.model_id == model_id)
         todo = session.execute(
-            select(Face.id, Face.landmarks, Photo.id.label("photo_id"), Photo.path, Photo.content_hash)
-            .join(Photo).where(Photo.status == "ok", ~has_prediction)
-            .order_by(Photo.id, Face.index)
+            select(Face.id, Face.landmarks, Face.content_hash, Photo.path)
+            .join(Photo, Photo.content_hash == Face.content_hash)
+            .where(Photo.status == "ok", ~has_prediction)
+            .order_by(Face.content_hash, Photo.id, Face.index)
         ).all()
-    by_photo: dict[int, list] = {}
+    # A content's faces are read and aligned once, from the first of its files that still has it.
+    by_content: dict[str, dict[str, list]] = {}
     for row in todo:
-        by_photo.setdefault(row.photo_id, []).append(row)
-    # Copies (same content, same landmarks) are decoded and aligned once.
-    by_content: dict[tuple, list[list]] = {}
-    for rows in by_photo.values():
-        by_content.setdefault((rows[0].content_hash, repr([r.landmarks for r in rows])), []).append(rows)
+        by_content.setdefault(row.content_hash, {}).setdefault(row.path, []).append(row)
     result = {"model_id": model_id, "faces": 0, "photos": 0, "errors": 0}
     face_ids, frames = [], []
 
@@ -759,27 +750,26 @@ def repredict(
         frames.clear()
 
     done = 0
-    for group in by_content.values():
+    for by_path in by_content.values():
         if cancel is not None and cancel.is_set():
             break
         if progress is not None:
-            progress(ScanProgress("predicting", len(by_photo), done, result["faces"],
-                                  result["errors"], group[0][0].path))
-        done += len(group)
+            progress(ScanProgress("predicting", len(by_content), done, result["faces"],
+                                  result["errors"], next(iter(by_path))))
+        done += 1
         aligned = None
-        for rows in group:  # the first copy whose file still has the content
+        for rows in by_path.values():  # the first copy whose file still has the content
             try:
                 aligned = _realign(rows, options)
                 break
             except Exception:  # noqa: BLE001 - unreadable now; the next scan records why
                 continue
         if aligned is None:
-            result["errors"] += len(group)
+            result["errors"] += 1
             continue
-        for rows in group:
-            face_ids.extend(r.id for r in rows)
-            frames.extend(aligned)
-        result["photos"] += len(group)
+        face_ids.extend(r.id for r in rows)
+        frames.extend(aligned)
+        result["photos"] += 1
         if len(frames) >= options.predict_batch:
             flush()
     flush()
@@ -851,7 +841,10 @@ def purge_missing(db, ids: Iterable[int] | None = None) -> int:
     if ids is not None:
         stmt = stmt.where(Photo.id.in_(list(ids)))
     with db.begin() as session:
-        return session.execute(stmt).rowcount
+        hashes = session.scalars(select(Photo.content_hash).where(stmt.whereclause)).all()
+        count = session.execute(stmt).rowcount
+        drop_unshared_faces(session, hashes)
+        return count
 
 
 def list_errors(db) -> list[dict]:

@@ -206,8 +206,10 @@ def best_smiling(engine, gap_seconds: float = DEFAULT_GAP_SECONDS,
             raise LibraryError("the active model does not predict Smiling")
         hashes = photo_facts(session)
         photos = photo_rows(session)
-        faces = face_rows(session, model, [a for a in ("Smiling", "Blurry") if a in model.attributes])
+        faces = face_rows(session, model, [a for a in ("Smiling", "Blurry") if a in model.attributes],
+                          each_copy=True)
         choices = {c.photo_id: c for c in session.scalars(select(BestChoice))}
+        content = dict(session.execute(select(Photo.id, Photo.content_hash).where(Photo.status == "ok")).all())
     faces_of: dict[int, list[dict]] = {}
     for f in faces:
         faces_of.setdefault(f["photo_id"], []).append(
@@ -218,7 +220,8 @@ def best_smiling(engine, gap_seconds: float = DEFAULT_GAP_SECONDS,
     for group in group_bursts(photos, gap_seconds, event_gap_seconds, hashes if visual_split else None):
         if len(group["photo_ids"]) < min_photos:
             continue
-        ranked = rank_photos([{**info[i], "faces": faces_of.get(i, [])} for i in group["photo_ids"]],
+        ranked = rank_photos([{**info[i], "faces": faces_of.get(i, [])}
+                              for i in _one_per_content(group["photo_ids"], content, choices)],
                              smile_threshold)
         if not ranked:
             continue
@@ -237,6 +240,16 @@ def best_smiling(engine, gap_seconds: float = DEFAULT_GAP_SECONDS,
     if refile:
         _refile_choices(engine, refile)
     return out
+
+
+def _one_per_content(ids: list[int], content: dict, choices: dict) -> list[int]:
+    """A burst's candidates with copies (same content) counted once: a chosen copy stands for
+    its content, else the first one."""
+    first: dict = {}
+    for i in sorted(ids, key=lambda i: i not in choices):
+        first.setdefault(content.get(i) or i, i)
+    kept = set(first.values())
+    return [i for i in ids if i in kept]
 
 
 def _refile_choices(engine, refile: list) -> None:

@@ -3,6 +3,7 @@ clusters/selection/export tests run without a scan or a model."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -56,7 +57,8 @@ def make_library(db_path: Path, photos: list[dict], photo_dir: Path | None = Non
                           size=stat.st_size if stat else None, mtime_ns=stat.st_mtime_ns if stat else None,
                           width=spec.get("width", 160), height=spec.get("height", 120),
                           captured_at=spec.get("captured_at", datetime(2024, 1, 1, 12) + timedelta(seconds=n)),
-                          burst_id=spec.get("burst_id"), n_faces=len(spec.get("faces", [])))
+                          burst_id=spec.get("burst_id"), n_faces=len(spec.get("faces", [])),
+                          content_hash=spec.get("content_hash", hashlib.sha256(str(path).encode()).hexdigest()))
             session.add(photo)
             session.flush()
             ids.append(photo.id)
@@ -64,7 +66,7 @@ def make_library(db_path: Path, photos: list[dict], photo_dir: Path | None = Non
             for i, f in enumerate(spec.get("faces", [])):
                 x, y, w, h = f.get("box", (40 + 10 * i, 30, 30, 36))
                 crop = f.get("crop")
-                face = Face(photo_id=photo.id, index=i, x=x, y=y, w=w, h=h, confidence=0.99,
+                face = Face(content_hash=photo.content_hash, index=i, x=x, y=y, w=w, h=h, confidence=0.99,
                             landmarks=[[0, 0]] * 5, crop=jpeg_bytes(crop) if crop is not None else None)
                 session.add(face)
                 session.flush()

@@ -1,9 +1,11 @@
-"""Copies: files with the same content are decoded and detected once; every path keeps its own
-row in its folder with the same faces and predictions, a copy added later costs a hash, and
-deleting one copy keeps the others' faces."""
+"""Copies: files with the same content are decoded and detected once and share one set of faces
+and predictions, stored once; every path keeps its own row in its folder, a copy added later
+costs a hash, and deleting one copy keeps the others' faces. Photo listings list every copy;
+face-level results (face queries, clusters, counts, best-smiling candidates) count a face once."""
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
@@ -111,10 +113,11 @@ def test_repredict_decodes_each_content_once(tmp_path, model, monkeypatch):
     read, real = [], scan.imaging.read_file
     monkeypatch.setattr(scan.imaging, "read_file", lambda path: read.append(path) or real(path))
     result = scan.repredict(engine, tiny_model(tmp_path, ["Smiling", "Male"]))
-    assert len(read) == 2 and (result["faces"], result["photos"], result["errors"]) == (7, 4, 0)
+    # 3 faces stored once (2 of the three copies, 1 of d): two contents read, predicted once
+    assert len(read) == 2 and (result["faces"], result["photos"], result["errors"]) == (3, 2, 0)
     with session_factory(engine)() as s:
         smiling = s.execute(select(Photo.path, predictions_table.c.Smiling).select_from(Photo)
-                            .join(Face, Face.photo_id == Photo.id)
+                            .join(Face, Face.content_hash == Photo.content_hash)
                             .join(predictions_table, predictions_table.c.face_id == Face.id)
                             .where(predictions_table.c.model_id == result["model_id"])
                             .order_by(Photo.path, Face.index)).all()
@@ -122,3 +125,66 @@ def test_repredict_decodes_each_content_once(tmp_path, model, monkeypatch):
     for path, value in smiling:
         per_photo.setdefault(path.rsplit("/", 1)[-1], []).append(value)
     assert per_photo["a.jpg"] == per_photo["b.jpg"] == per_photo["c.jpg"] and len(per_photo["a.jpg"]) == 2
+
+
+def test_listings_list_every_copy_and_face_results_count_a_face_once(tmp_path, model):
+    from photo_sorter import export, library, query, selection
+
+    lib = tmp_path / "photos"
+    (lib / "backup").mkdir(parents=True)
+    shutil.copy(PORTRAIT, lib / "portrait.jpg")
+    shutil.copy(PORTRAIT, lib / "portrait (1).jpg")  # a copy in the same folder: the same burst
+    shutil.copy(PORTRAIT, lib / "backup" / "portrait.jpg")
+    shutil.copy(TWO, lib / "two.jpg")
+    engine = open_engine(tmp_path / "library.db")
+    scan.scan(engine, [lib], model=model)
+    with session_factory(engine)() as s:
+        assert len(s.scalars(select(Face)).all()) == 3  # stored once: 1 + 2
+        assert len(s.execute(select(predictions_table)).all()) == 3
+    everyone = "Male or not Male"
+    photos = {p["path"]: p for p in query.photos(engine, everyone)}
+    assert len(photos) == 4  # each path is a photo the user has, with its faces as its own
+    copy = photos[str(lib / "backup" / "portrait.jpg")]
+    assert [(f["photo_id"], f["path"]) for f in copy["faces"]] == [(copy["photo_id"], copy["path"])]
+    assert copy["faces"][0]["face_id"] == photos[str(lib / "portrait.jpg")]["faces"][0]["face_id"]
+    faces = query.faces(engine, everyone)
+    assert len(faces) == len({f["face_id"] for f in faces}) == 3
+    assert library.counts(engine) == {"photos": 4, "errors": 0, "faces": 3}
+    with session_factory(engine)() as s:
+        m = export.active_model(s, None)
+        assert len(export.face_rows(s, m)) == 3  # what clusters and eigenfaces take
+        assert len(export.face_rows(s, m, each_copy=True)) == 5
+    data = json.loads(export.export(engine, "json")["text"])
+    assert sorted(len(p["faces"]) for p in data) == [1, 1, 1, 2]  # each copy's own entry
+    pair = {photos[str(lib / "portrait.jpg")]["photo_id"], photos[str(lib / "portrait (1).jpg")]["photo_id"]}
+    burst = [g for g in selection.best_smiling(engine) if pair <= set(g["photo_ids"])]
+    assert len(burst) == 1 and len(burst[0]["ranking"]) == 1  # two copies in a burst: one candidate
+
+
+def test_a_copy_that_changes_or_goes_leaves_the_others_faces(tmp_path, model, analysed):
+    lib = tmp_path / "photos"
+    lib.mkdir()
+    shutil.copy(PORTRAIT, lib / "a.jpg")
+    shutil.copy(PORTRAIT, lib / "b.jpg")
+    shutil.copy(TWO, lib / "c.jpg")
+    engine = open_engine(tmp_path / "library.db")
+    scan.scan(engine, [lib], model=model)
+    before = faces_by_name(engine)
+    analysed.clear()
+    shutil.copy(TWO, lib / "a.jpg")  # now a copy of c: no decode, and b keeps the portrait's face
+    scan.scan(engine, [lib], model=model)
+    after = faces_by_name(engine)
+    assert analysed == [] and after["photos/b.jpg"] == before["photos/a.jpg"]
+    assert after["photos/a.jpg"] == before["photos/c.jpg"]
+    (lib / "b.jpg").unlink()  # the portrait's last file: missing keeps its face until purged
+    scan.scan(engine, [lib], model=model)
+    with session_factory(engine)() as s:
+        assert len(s.scalars(select(Face)).all()) == 3
+    assert scan.purge_missing(engine) == 1
+    with session_factory(engine)() as s:
+        assert len(s.scalars(select(Face)).all()) == 2
+        assert len(s.execute(select(predictions_table)).all()) == 2
+    from photo_sorter import library
+    assert library.forget_folder(engine, str(lib)) == 2
+    with session_factory(engine)() as s:
+        assert s.scalars(select(Face)).all() == []

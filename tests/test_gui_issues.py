@@ -400,7 +400,7 @@ def test_a_cluster_run_older_than_the_library_says_so(crafted_window, qtbot):
     qtbot.waitUntil(lambda: view.task is None, timeout=60000)
     assert not view.notice.isVisibleTo(view), view.outdated.text()
     with session_factory(win.engine)() as s:  # a later scan found (and predicted) one more face
-        face = Face(photo_id=win.ids[0], index=1, x=1, y=1, w=30, h=30, confidence=0.99, landmarks=[[0, 0]] * 5)
+        face = Face(content_hash=s.get(Photo, win.ids[0]).content_hash, index=1, x=1, y=1, w=30, h=30, confidence=0.99, landmarks=[[0, 0]] * 5)
         s.add(face)
         s.flush()
         model = listings.active_model(win.engine)

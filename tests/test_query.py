@@ -159,8 +159,8 @@ def big_library(tmp_path_factory):
         s.flush()
         n = 10_000
         s.execute(insert(Photo), [{"id": i + 1, "path": f"/p/{i}.jpg", "folder": "/p", "status": "ok",
-                                   "n_faces": 1} for i in range(n)])
-        s.execute(insert(Face), [{"id": i + 1, "photo_id": i + 1, "index": 0, "x": 0, "y": 0, "w": 9,
+                                   "content_hash": f"{i:064x}", "n_faces": 1} for i in range(n)])
+        s.execute(insert(Face), [{"id": i + 1, "content_hash": f"{i:064x}", "index": 0, "x": 0, "y": 0, "w": 9,
                                   "h": 9, "confidence": 0.99, "landmarks": []} for i in range(n)])
         probs = rng.random((n, len(attrs)))
         s.execute(insert(predictions_table), [{"face_id": i + 1, "model_id": 1,

@@ -75,7 +75,7 @@ def check_consistent(db: Path) -> int:
     model. Returns the number of committed photos."""
     assert query(db, "PRAGMA integrity_check") == [("ok",)]
     assert query(db, "PRAGMA foreign_key_check") == []
-    assert query(db, """SELECT p.path FROM photos p LEFT JOIN faces f ON f.photo_id = p.id
+    assert query(db, """SELECT p.path FROM photos p LEFT JOIN faces f ON f.content_hash = p.content_hash
                         WHERE p.status = 'ok' GROUP BY p.id HAVING count(f.id) != p.n_faces""") == []
     assert query(db, """SELECT f.id FROM faces f LEFT JOIN predictions r ON r.face_id = f.id
                         GROUP BY f.id HAVING count(r.id) != 1""") == []
@@ -92,7 +92,7 @@ def state(db: Path, root: Path) -> tuple[dict, dict]:
     faces = {(Path(path).relative_to(root).as_posix(), index): np.array(values, np.float64)
              for path, index, *values in query(db, f"""
                  SELECT p.path, f."index", f.x, f.y, f.w, f.h, {cols} FROM faces f
-                 JOIN photos p ON p.id = f.photo_id JOIN predictions r ON r.face_id = f.id""")}
+                 JOIN photos p ON p.content_hash = f.content_hash JOIN predictions r ON r.face_id = f.id""")}
     return photos, faces
 
 

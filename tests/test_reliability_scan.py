@@ -393,7 +393,7 @@ def test_repredict_uses_only_the_content_the_landmarks_came_from(tmp_path, monke
     scan.scan(engine, [tmp_path / "lib"])
     with session_factory(engine).begin() as s:  # a face found then (detection is stubbed here)
         photo = s.scalars(select(Photo)).one()
-        photo.faces.append(Face(index=0, x=1, y=1, w=10, h=10, confidence=0.99,
+        s.add(Face(content_hash=photo.content_hash, index=0, x=1, y=1, w=10, h=10, confidence=0.99,
                                 landmarks=[[10, 10], [20, 10], [15, 14], [11, 18], [19, 18]]))
     path.write_bytes(jpeg_bytes(scene(5, size=(32, 24))))  # rewritten after the scan
     predicted = []

@@ -126,7 +126,7 @@ def test_incremental_rescan_change_move_delete_and_errors(tmp_path, model, monke
 
     portrait = lib / "obama_official_portrait_2012.jpg"
     with session_factory(engine)() as s:
-        old_face = s.scalars(select(Face).join(Photo).where(Photo.path == str(portrait))).one()
+        old_face = s.scalars(select(Face).join(Photo, Photo.content_hash == Face.content_hash).where(Photo.path == str(portrait))).one()
     (lib / "album").mkdir()
     portrait.rename(lib / "album" / "renamed.jpg")                              # moved
     shutil.copy2(SAMPLE_PHOTOS / "astronaut_eileen_collins_nasa.png", lib / "noface_coffee_cc0.png")  # changed
@@ -136,7 +136,7 @@ def test_incremental_rescan_change_move_delete_and_errors(tmp_path, model, monke
     assert (third["photos_unchanged"], third["photos_rechecked"], third["faces"]) == (0, 1, 1)
     assert decodes.calls > 0  # only the changed file was decoded
     with session_factory(engine)() as s:
-        moved = s.scalars(select(Face).join(Photo).where(Photo.path.endswith("renamed.jpg"))).one()
+        moved = s.scalars(select(Face).join(Photo, Photo.content_hash == Face.content_hash).where(Photo.path.endswith("renamed.jpg"))).one()
         assert moved.id == old_face.id  # the same face row (and its predictions) followed the file
         changed = s.scalars(select(Photo).where(Photo.path.endswith("noface_coffee_cc0.png"))).one()
         assert changed.n_faces == 1 and len(changed.faces) == 1

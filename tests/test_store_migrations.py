@@ -16,7 +16,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from photo_sorter.store import DatabaseError, ModelVersion, open_engine, register_model, session_factory
+from photo_sorter.store import DatabaseError, ModelVersion, Photo, open_engine, register_model, session_factory
 from photo_sorter.store import schema
 from photo_sorter.store.models import Base
 
@@ -86,6 +86,9 @@ def test_a_0250049_library_is_upgraded_in_place_and_nothing_is_lost(tmp_path):
     for table in TABLES:
         if table in ("models", "photos"):  # one column more: the card's hash, the shot's other files
             assert [row[:-1] for row in after[table]] == before[table]
+        elif table == "faces":  # keyed by their photo's content instead of the photo
+            content = {row[0]: row[5] for row in before["photos"]}
+            assert after[table] == [(r[0], *r[2:], content[r[1]]) for r in before[table]]
         else:
             assert after[table] == before[table], table
     assert pragma(db, "application_id") == schema.APPLICATION_ID
@@ -218,3 +221,32 @@ def test_the_page_check_runs_once_per_change_of_the_file(tmp_path, monkeypatch):
         conn.execute("INSERT INTO scan_runs (roots, status) VALUES ('[]', 'done')")
     open_engine(db).dispose()
     assert checks[-1] is True
+
+
+def test_copies_with_their_own_faces_are_merged_into_one_set_without_losing_anything(tmp_path):
+    """Before 0004 each copy of a file had its own faces: they become the one set of the content;
+    what only a copy's face had (another model's prediction, a cluster membership) moves to it."""
+    db = legacy_library(tmp_path / "library.db")
+    same = f"{4:064x}"
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE photos SET content_hash = ? WHERE id IN (5, 6)", (same,))
+        conn.execute("INSERT INTO models (id, name, sha256, path, attributes, thresholds, card, active) "
+                     "VALUES (2, 'new', ?, '/m/new.keras', '[\"Smiling\"]', '{}', '{}', 0)", ("b" * 64,))
+        conn.execute("INSERT INTO predictions (face_id, model_id, Smiling) VALUES (6, 2, 0.75)")
+        conn.execute("INSERT INTO cluster_members VALUES (1, 5, 0.5)")
+        conn.execute("INSERT INTO best_choices (group_key, photo_id) VALUES ('/p|0|copy', 6)")
+    before = dump(db)
+    engine = open_engine(db)
+    after = dump(db)
+    assert [f[0] for f in after["faces"]] == [f[0] for f in before["faces"] if f[0] not in (5, 6)]
+    assert after["photos"] == [(*p, None) for p in before["photos"]]  # every path keeps its row
+    assert after["best_choices"] == before["best_choices"]
+    with sqlite3.connect(db) as conn:
+        kept = conn.execute("SELECT model_id, Smiling FROM predictions WHERE face_id = 4 ORDER BY 1").fetchall()
+    assert kept == [(1, 0.04), (2, 0.75)]  # its own, and the copy's other model
+    assert len(after["predictions"]) == len(before["predictions"]) - 2  # the copies' model-1 ones
+    assert sorted(after["cluster_members"]) == [(1, 3, 0.25), (1, 4, 0.5)]
+    assert pragma(db, "foreign_key_check") is None
+    with session_factory(engine)() as session:
+        shared = {p.id: [f.id for f in p.faces] for p in session.query(Photo).filter(Photo.id.in_([4, 5, 6]))}
+    assert shared == {4: [4], 5: [4], 6: [4]}

@@ -50,8 +50,10 @@ def attribute_confidence(engine: Engine, attribute: str) -> dict[int, float]:
     if model is None or attribute not in model["attributes"]:
         return {}
     t = predictions_table
-    stmt = (select(Face.photo_id, func.max(t.c[attribute])).join(t, t.c.face_id == Face.id)
-            .where(t.c.model_id == model["id"]).group_by(Face.photo_id))
+    stmt = (select(Photo.id, func.max(t.c[attribute]))
+            .join(Face, Face.content_hash == Photo.content_hash)  # each copy has its content's faces
+            .join(t, t.c.face_id == Face.id)
+            .where(t.c.model_id == model["id"]).group_by(Photo.id))
     with engine.connect() as conn:
         return {photo_id: value for photo_id, value in conn.execute(stmt) if value is not None}
 

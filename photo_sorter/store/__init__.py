@@ -6,13 +6,14 @@ from photo_sorter.store.errors import DatabaseError
 from photo_sorter.store.lock import LibraryBusy, exclusive, library_lock, sessions
 from photo_sorter.store.models import (
     BestChoice, Cluster, ClusterMember, ClusterRun, Face, ModelVersion, Photo, PhotoHash, Prediction,
-    ScanRun, predictions_table,
+    ScanRun, drop_unshared_faces, face_photo, predictions_table,
 )
 from photo_sorter.store.registry import model_row, register_model
 
 __all__ = [
     "BestChoice", "Cluster", "ClusterMember", "ClusterRun", "DatabaseError", "Face", "LibraryBusy",
-    "ModelVersion", "Photo", "PhotoHash", "Prediction", "ScanRun", "default_db_path", "exclusive",
+    "ModelVersion", "Photo", "PhotoHash", "Prediction", "ScanRun", "default_db_path", "drop_unshared_faces",
+    "exclusive", "face_photo",
     "library_lock", "model_row", "open_engine", "predictions_table", "register_model",
     "session_factory", "sessions", "user_data_dir",
 ]

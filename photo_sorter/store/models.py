@@ -14,11 +14,11 @@ from datetime import datetime
 
 from sqlalchemy import (
     JSON, BigInteger, Boolean, Column, Float, ForeignKey, Index, Integer, LargeBinary, String,
-    Table, Text, TypeDecorator, UniqueConstraint, func,
+    Table, Text, TypeDecorator, UniqueConstraint, delete, func, select,
 )
 from sqlalchemy import DateTime as _DateTime
 from sqlalchemy.dialects import sqlite
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, aliased, mapped_column, relationship
 
 from photo_sorter.attributes import CELEBA_ATTRIBUTES
 from photo_sorter.store.errors import DatabaseError
@@ -107,19 +107,24 @@ class Photo(Base):
     n_faces: Mapped[int] = mapped_column(Integer, default=0)
     scanned_at: Mapped[datetime | None] = mapped_column(DateTime)
 
+    # The faces of its content, shared by every copy (read-only here: scan.py writes faces).
     faces: Mapped[list[Face]] = relationship(
-        back_populates="photo", cascade="all, delete-orphan", order_by="Face.index"
+        primaryjoin="foreign(Face.content_hash) == Photo.content_hash", viewonly=True,
+        order_by="Face.index",
     )
 
 
 class Face(Base):
-    """A detected face: box and 5 landmarks in oriented full-resolution pixel coordinates."""
+    """A detected face: box and 5 landmarks in oriented full-resolution pixel coordinates.
+    Faces belong to a content (the sha256 of the file's bytes), not to a path: copies of one
+    file share one set of faces and predictions, stored once. Faces whose content no photo row
+    has any more are dropped (drop_unshared_faces)."""
 
     __tablename__ = "faces"
-    __table_args__ = (UniqueConstraint("photo_id", "index"),)
+    __table_args__ = (UniqueConstraint("content_hash", "index", name="uq_faces_content_index"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    photo_id: Mapped[int] = mapped_column(ForeignKey("photos.id", ondelete="CASCADE"), index=True)
+    content_hash: Mapped[str] = mapped_column(String(64), index=True)
     index: Mapped[int] = mapped_column(Integer)
     x: Mapped[float] = mapped_column(Float)
     y: Mapped[float] = mapped_column(Float)
@@ -129,7 +134,27 @@ class Face(Base):
     landmarks: Mapped[list] = mapped_column(JSON)  # [[x, y] * 5]: eyes, nose, mouth corners
     crop: Mapped[bytes | None] = mapped_column(LargeBinary)  # aligned frame, JPEG at half size
 
-    photo: Mapped[Photo] = relationship(back_populates="faces")
+
+def face_photo(face=Face):
+    """Join condition giving each face ONE photo (face-level listings: clusters, face queries):
+    the first readable photo with its content, so copies do not count a face twice."""
+    first = aliased(Photo)
+    return Photo.id == (select(func.min(first.id))
+                        .where(first.content_hash == face.content_hash, first.status == "ok")
+                        .scalar_subquery())
+
+
+def drop_unshared_faces(session, hashes=None) -> None:
+    """Delete the faces (with their predictions and cluster memberships) of contents that no
+    photo row has any more (`hashes`: only among those; None: all). Missing photos keep theirs."""
+    shared = select(Photo.id).where(Photo.content_hash == Face.content_hash).exists()
+    stmt = delete(Face).where(~shared)
+    if hashes is not None:
+        hashes = [h for h in set(hashes) if h is not None]
+        if not hashes:
+            return
+        stmt = stmt.where(Face.content_hash.in_(hashes))
+    session.execute(stmt)
 
 
 def card_sha256(card: dict) -> str:
