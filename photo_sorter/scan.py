@@ -596,10 +596,13 @@ def update_statistics(db) -> None:
     """Refresh SQLite's statistics (a sampled ANALYZE: ~1 s at 100k photos). Without them its
     planner takes `model_id = ?` on a prediction index for a few rows and may read a whole
     model's predictions per photo: minutes for one attribute query at 100k photos instead of
-    tens of milliseconds (benchmarks/bench_query.py). Other databases keep their own."""
+    tens of milliseconds (benchmarks/bench_query.py). PostgreSQL's autovacuum gets there too,
+    but only a while after a bulk scan."""
     with sessions(db).begin() as session:
-        if session.bind.dialect.name == "sqlite":
+        dialect = session.bind.dialect.name
+        if dialect == "sqlite":
             session.execute(text("PRAGMA analysis_limit=1000"))
+        if dialect in ("sqlite", "postgresql"):
             session.execute(text("ANALYZE"))
 
 
