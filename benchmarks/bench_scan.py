@@ -10,7 +10,7 @@ The library (benchmarks/synthetic_library.py) is generated once per settings int
 (default: a folder under the system temp dir) with its ground truth. Each pipeline runs in a fresh
 process that first loads the model and the detector and runs them once (warm, as in the app), so
 the timed part is the scan alone; that process's peak RSS is reported, and with worker processes
-(--workers, default the usable cores) the peak of their sum with it (sampled every 0.2 s). Naive: full-resolution
+(--workers --processes) the peak of their sum with it (sampled every 0.2 s). Naive: full-resolution
 decode, stock MTCNN on the full image, one model call and one DB commit per face. Ours: scan.scan
 with ScanOptions (defaults unless --detect-size/--min-face). A face counts as found when a stored box's
 centre lies within half the true width of the true centre and its width is 0.5-2x the true one.
@@ -91,7 +91,7 @@ def _sample_tree_rss(stop, peak: list) -> None:
 
 
 def run_ours(folder: str, db: str, detect_size: int | None, min_face: int | None,
-             workers: int | None = None) -> dict:
+             workers: int | None = None, processes: bool = False) -> dict:
     """In a fresh process: the real scan, timed after warm-up (worker start-up included)."""
     import threading
 
@@ -100,7 +100,7 @@ def run_ours(folder: str, db: str, detect_size: int | None, min_face: int | None
 
     model = _warm_model()
     warm_rss = _peak_rss_mb()
-    options = scan.ScanOptions(min_face=min_face, workers=workers)
+    options = scan.ScanOptions(min_face=min_face, workers=workers, processes=processes)
     if detect_size:
         options.detect_size = detect_size
     engine = open_engine(db)
@@ -114,7 +114,7 @@ def run_ours(folder: str, db: str, detect_size: int | None, min_face: int | None
     sampler.join()
     engine.dispose()
     return {"seconds": round(seconds, 2), "photos": summary["photos_seen"], "errors": summary["errors"],
-            "workers": summary["workers"], "device": summary["device"],
+            "workers": summary["workers"], "processes": processes, "device": summary["device"],
             "rss_after_warmup_mb": warm_rss, "peak_rss_mb": _peak_rss_mb(),
             "peak_rss_with_workers_mb": round(peak[0] / 2**20, 1),
             "options": {"detect_size": options.detect_size, "min_face": options.min_face}}
@@ -255,6 +255,7 @@ def main() -> int:
     parser.add_argument("--detect-size", type=int, help="ScanOptions.detect_size for our scan")
     parser.add_argument("--min-face", type=int, help="ScanOptions.min_face for our scan")
     parser.add_argument("--workers", type=int, help="ScanOptions.workers (default: the usable cores)")
+    parser.add_argument("--processes", action="store_true", help="the workers as processes (ScanOptions.processes)")
     parser.add_argument("--small-faces", action="store_true",
                         help=f"composite faces {synthetic_library.SMALL_FACE_SIZES[0]} px wide and up "
                         f"(default {synthetic_library.FACE_SIZES[0]})")
@@ -280,7 +281,7 @@ def main() -> int:
             folder = repeated(library, args.repeat, Path(tmp) / "repeated")
             results["photos_scanned"] = args.photos * args.repeat
         ours = in_fresh_process(run_ours, str(folder), str(Path(tmp) / "ours.db"),
-                                args.detect_size, args.min_face, args.workers)
+                                args.detect_size, args.min_face, args.workers, args.processes)
         if args.repeat == 1:
             ours.update(recall(truth, stored_boxes(str(Path(tmp) / "ours.db"))))
         ours["photos_per_s"] = round(ours["photos"] / ours["seconds"], 3)

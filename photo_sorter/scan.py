@@ -83,7 +83,8 @@ class ScanOptions:
     confidence: float = 0.9    # MTCNN final-stage threshold
     commit_every: int = 16     # photos per transaction
     predict_batch: int = 32    # aligned faces per model call
-    workers: int | None = None  # processes that decode and detect; None: the usable cores, 1: this one
+    workers: int | None = None  # threads that decode and detect; None: the usable cores; 1: the scan's own
+    processes: bool = False    # the workers as processes (a crash fails one photo; ~0.9 GB and seconds each)
 
     def __post_init__(self):
         if self.min_face is not None and not MIN_FACE_RANGE[0] <= self.min_face <= MIN_FACE_RANGE[1]:
@@ -511,9 +512,10 @@ def scan(
         unlisted.append(key)
     run_status = "failed"
     refused = []
-    # Workers pay off past a few photos each (each starts its own TensorFlow and MTCNN: seconds).
-    workers = min(options.workers, len(files)) if options.workers else min(usable_cores(), len(files) // 8)
-    pool = Workers(_analyse, workers) if workers > 1 else None
+    workers = min(options.workers or usable_cores(), len(files))
+    if options.processes and not options.workers:  # each starts its own TensorFlow: seconds
+        workers = min(workers, len(files) // 8)
+    pool = Workers(_analyse, workers, options.processes) if workers > 1 else None
     # Classified files not yet stored, in order: (path, update or None, job, its task). Stored in
     # this order, so the batches (and what is a copy of what) are those of a scan in one process.
     ahead: deque[tuple[Path, _Pending | None, _Job | None, Task | None]] = deque()

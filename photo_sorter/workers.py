@@ -1,17 +1,20 @@
-"""Worker processes for the scan's per-photo work (decode, detect, align), results in order.
+"""Workers for the scan's per-photo work (decode, detect, align): threads or processes.
 
-Spawned, not forked: TensorFlow is not fork-safe. Each worker runs its own TensorFlow (MTCNN)
-with the cores shared out among the workers, and lets a GPU's memory grow so that several
-processes fit on one. A worker that dies (a decoder crash, the memory killer) fails only the task
-it was running: the tasks in flight with it are run again one at a time, and the one that kills
-a worker alone raises WorkerCrash; the others and the tasks after them carry on.
+Threads (the default) share the one TensorFlow and MTCNN of the process: Pillow's decode and
+TensorFlow's ops release the GIL, so two threads use two cores for most of the work, with no
+start-up cost and no extra memory (benchmarks/README.md). Processes are spawned, not forked
+(TensorFlow is not fork-safe); each runs its own TensorFlow and MTCNN (about 0.9 GB and seconds
+to start) with the cores shared out among them, and lets a GPU's memory grow so that several fit
+on one. What processes buy is isolation: a worker that dies (a decoder crash, the memory killer)
+fails only the task it was running: the tasks in flight with it are run again one at a time,
+and the one that kills a worker alone raises WorkerCrash; the others carry on.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 
@@ -59,12 +62,13 @@ class Task:
 
 
 class Workers:
-    """`fn(*args)` in `count` worker processes (started at the first task). Take results with
-    result(), in any order; close() (or `with`) ends the processes, dropping tasks not started."""
+    """`fn(*args)` in `count` worker threads, or processes (started at the first task). Take
+    results with result(), in any order; close() (or `with`) ends the workers, dropping tasks
+    not started."""
 
-    def __init__(self, fn: Callable, count: int):
-        self.fn, self.count = fn, count
-        self._pool: ProcessPoolExecutor | None = None
+    def __init__(self, fn: Callable, count: int, processes: bool = False):
+        self.fn, self.count, self.processes = fn, count, processes
+        self._pool: Executor | None = None
         self._tasks: list[Task] = []  # submitted, result not taken yet
 
     def __enter__(self) -> Workers:
@@ -108,7 +112,9 @@ class Workers:
             return value
 
     def _start(self, task: Task) -> None:
-        if self._pool is None:
+        if self._pool is None and not self.processes:
+            self._pool = ThreadPoolExecutor(self.count, thread_name_prefix="scan-worker")
+        elif self._pool is None:
             share_gpus()
             self._pool = ProcessPoolExecutor(
                 self.count, mp_context=get_context("spawn"), initializer=_start_worker,

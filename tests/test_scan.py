@@ -151,7 +151,7 @@ def test_interrupt_then_resume_gives_no_duplicates(tmp_path, model):
     names = [n for n, k in EXPECTED_FACES.items() if k][:5]
     lib = copy_photos(tmp_path / "lib", names)
     engine = open_engine(tmp_path / "lib.db")
-    options = scan.ScanOptions(commit_every=1)
+    options = scan.ScanOptions(commit_every=1, workers=1)  # exact counts: no photo in flight at the cancel
 
     def crash_after_two(progress):
         if progress.files_done == 2:

@@ -1,5 +1,5 @@
-"""The scan in worker processes: the same library as the scan in one process, cancel and resume,
-and a worker that dies failing only the photo it was on."""
+"""The scan with worker threads or processes: the same library as the scan without workers,
+cancel and resume, and a worker process that dies failing only the photo it was on."""
 
 from __future__ import annotations
 
@@ -43,12 +43,13 @@ def contents(engine):
     return photos, faces, predictions
 
 
-def test_two_workers_store_what_one_process_stores(tmp_path, model):
+@pytest.mark.parametrize("processes", [False, True], ids=["threads", "processes"])
+def test_two_workers_store_what_one_process_stores(tmp_path, model, processes):
     lib = library(tmp_path / "lib")
     one = open_engine(tmp_path / "one.db")
     two = open_engine(tmp_path / "two.db")
     first = scan.scan(one, [lib], model=model, options=scan.ScanOptions(workers=1))
-    second = scan.scan(two, [lib], model=model, options=scan.ScanOptions(workers=2))
+    second = scan.scan(two, [lib], model=model, options=scan.ScanOptions(workers=2, processes=processes))
     assert (first["workers"], second["workers"]) == (1, 2)
     drop = ("seconds", "workers")
     assert {k: v for k, v in first.items() if k not in drop} == {k: v for k, v in second.items() if k not in drop}
@@ -56,11 +57,12 @@ def test_two_workers_store_what_one_process_stores(tmp_path, model):
     assert contents(one) == contents(two)
 
 
-@pytest.mark.slow
-def test_cancel_and_resume_with_workers(tmp_path, model):
+@pytest.mark.parametrize("processes", [False, pytest.param(True, marks=pytest.mark.slow)],
+                         ids=["threads", "processes"])
+def test_cancel_and_resume_with_workers(tmp_path, model, processes):
     lib = library(tmp_path / "lib")
     engine = open_engine(tmp_path / "lib.db")
-    options = scan.ScanOptions(workers=2, commit_every=1)
+    options = scan.ScanOptions(workers=2, commit_every=1, processes=processes)
     cancel = threading.Event()
 
     def cancel_after_three(progress):
@@ -95,7 +97,7 @@ def dies_on(value: int) -> int:
 
 def test_a_dying_worker_fails_only_its_task():
     results = []
-    with Workers(dies_on, 2) as pool:
+    with Workers(dies_on, 2, processes=True) as pool:
         tasks = [pool.submit(v) for v in range(7)]
         for task in tasks:
             try:
