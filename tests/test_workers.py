@@ -34,12 +34,12 @@ def contents(engine):
     with session_factory(engine)() as s:
         photos = [(p.path, p.status, p.error, p.content_hash, p.width, p.height, p.n_faces, p.captured_at)
                   for p in s.scalars(select(Photo).order_by(Photo.path))]
-        faces = [(path, f.index, f.x, f.y, f.w, f.h, f.confidence, f.landmarks, f.crop)
-                 for path, f in s.execute(select(Photo.path, Face).join(Face.photo).order_by(Photo.path, Face.index))]
+        faces = [(f.content_hash, f.index, f.x, f.y, f.w, f.h, f.confidence, f.landmarks, f.crop)
+                 for f in s.scalars(select(Face).order_by(Face.content_hash, Face.index))]
         c = predictions_table.c
         predictions = [tuple(row) for row in s.execute(
-            select(Photo.path, Face.index, *[col for col in c if col.name not in ("id", "face_id", "model_id")])
-            .join(Face, Face.id == c.face_id).join(Photo).order_by(Photo.path, Face.index))]
+            select(Face.content_hash, Face.index, *[col for col in c if col.name not in ("id", "face_id", "model_id")])
+            .join(Face, Face.id == c.face_id).order_by(Face.content_hash, Face.index))]
     return photos, faces, predictions
 
 
