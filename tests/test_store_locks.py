@@ -25,9 +25,9 @@ def headless(*argv, timeout=180):
                           capture_output=True, text=True, timeout=timeout)
 
 
-def test_writers_refuse_while_a_scan_runs_and_the_scan_loses_nothing(tmp_path):
+def test_writers_refuse_while_a_scan_runs_and_the_scan_loses_nothing(tmp_path, db_url):
     library = make_photos(tmp_path / "lib", 6, size=(160, 120))
-    db = tmp_path / "library.db"
+    db = db_url
     engine = open_engine(db)
     scan.scan(engine, [make_photos(tmp_path / "gone", 2, size=(200, 150))])  # not the same bytes as lib
     for f in (tmp_path / "gone").iterdir():

@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from photo_sorter.store.db import APP_NAME, DatabaseError, open_engine
+from photo_sorter.store.db import APP_NAME, DatabaseError, describe, open_engine
 
 # Qt's xcb platform plugin loads these at start; without them it dies with a long message.
 # (library soname stem, the Debian/Ubuntu package that ships it)
@@ -95,8 +95,9 @@ def run(argv: list[str]) -> int:
         return 2
     window = MainWindow(settings, engine)
     if args.db and not args.remember:
-        window.setWindowTitle(f"photo_sorter — {db}")
-        window.statusBar().showMessage(f"Using {db} for this session only (start with --db … "
+        shown = describe(engine.url)  # a server URL without its password
+        window.setWindowTitle(f"photo_sorter — {shown}")
+        window.statusBar().showMessage(f"Using {shown} for this session only (start with --db … "
                                        "--remember to open it every time).", 30000)
     window.show()
     QTimer.singleShot(0, window.start_background)
