@@ -9,7 +9,7 @@ import sys
 import time
 
 import pytest
-from sqlalchemy import event, insert
+from sqlalchemy import event, insert, select
 
 from conftest import REPO
 from photo_sorter.gui import listings
@@ -41,7 +41,8 @@ def test_a_plain_path_is_always_a_path(tmp_path, monkeypatch, name):
 
 def test_only_scheme_slash_slash_is_a_url(tmp_path):
     assert to_url(f"sqlite:///{tmp_path}/lib.db").database == f"{tmp_path}/lib.db"
-    assert to_url("postgresql://me:secret@host/db").get_backend_name() == "postgresql"
+    assert to_url("postgresql://me:secret@host/db").drivername == "postgresql+psycopg"  # the extra's driver
+    assert to_url("postgresql+psycopg2://me@host/db").drivername == "postgresql+psycopg2"
 
 
 @pytest.mark.parametrize("url, message", [
@@ -157,3 +158,9 @@ def test_a_database_of_another_program_is_refused_untouched(db_url):
         open_engine(db_url)
     assert inspect(raw).get_table_names() == ["invoices"]
     raw.dispose()
+
+
+def test_a_plain_postgresql_url_opens_with_psycopg(postgres):
+    engine = open_engine(postgres.new_database().replace("postgresql+psycopg://", "postgresql://"))
+    with session_factory(engine)() as s:
+        assert s.scalars(select(Photo)).all() == [] and engine.driver == "psycopg"

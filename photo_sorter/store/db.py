@@ -47,9 +47,11 @@ def to_url(url_or_path: str | Path | None) -> URL:
     text = str(url_or_path)
     if isinstance(url_or_path, str) and _SCHEME.match(text):
         try:
-            return make_url(text)
+            url = make_url(text)
         except ArgumentError:
             raise DatabaseError(f"{text} is not a database URL (e.g. postgresql://user@host/db)") from None
+        # plain postgresql:// means SQLAlchemy's psycopg2; the [postgres] extra installs psycopg 3
+        return url.set(drivername="postgresql+psycopg") if url.drivername == "postgresql" else url
     return URL.create("sqlite", database=str(Path(text).expanduser().resolve()))
 
 
