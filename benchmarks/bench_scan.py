@@ -193,7 +193,7 @@ def stored_boxes(db: str) -> dict[str, list[tuple]]:
     boxes: dict[str, list[tuple]] = {}
     with session_factory(engine)() as session:
         for path, x, y, w, h in session.execute(
-                select(Photo.path, Face.x, Face.y, Face.w, Face.h).join(Face)):
+                select(Photo.path, Face.x, Face.y, Face.w, Face.h).join(Face, Face.content_hash == Photo.content_hash)):
             boxes.setdefault(Path(path).name, []).append((x, y, w, h))
     engine.dispose()
     return boxes
