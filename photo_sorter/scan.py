@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import delete, exists, func, insert, select, text, update
 from sqlalchemy.exc import DataError, IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from photo_sorter import align, faces, imaging, outputs
 from photo_sorter.errors import log_failure, one_line
@@ -561,7 +561,9 @@ def scan(
         cancelled = cancel is not None and cancel.is_set()
         if not cancelled:
             present = seen | moved_from | {p for p in known if _inside(p, unlisted)}
-            counts["photos_missing"] = _mark_missing(Session, known, present)
+            paired = {os.path.join(os.path.dirname(jpeg), raw): jpeg
+                      for jpeg, raws in companions.items() for raw in raws}
+            counts["photos_missing"] = _mark_missing(Session, known, present, paired)
             report("predicting")
             counts["faces_repredicted"] = repredict(Session, model, cancel=cancel, options=options)["faces"]
             fill_photo_facts(Session, roots, progress, cancel)
@@ -696,18 +698,33 @@ def _claim_moved(candidates: deque | None, seen: set, moved_from: set):
     return None
 
 
-def _mark_missing(Session, known: dict, present: set[str]) -> int:
+def _mark_missing(Session, known: dict, present: set[str], paired: dict[str, str]) -> int:
     """Known rows (all under the scanned roots) whose files are gone become `missing`, kept
     until purged. The report of a folder (one that could not be listed, a link not followed)
-    that is not reported again is deleted: it was never a photo."""
-    gone, settled = [], []
+    that is not reported again is deleted: it was never a photo. A RAW scanned on its own whose
+    JPEG came later (`paired`: RAW path -> its JPEG's) is not gone either: it joins the JPEG's
+    photo (listed there), its row goes and a pick of it passes to the JPEG's row."""
+    gone, settled, joined = [], [], {}
     for path, row in known.items():
-        if row.status != "missing" and path not in present:
+        if path in paired and path not in present:
+            joined[row.id] = paired[path]
+        elif row.status != "missing" and path not in present:
             (settled if row.status in PROBLEMS and os.path.isdir(path) else gone).append(row.id)
     with Session.begin() as session:
+        if joined:
+            shot = dict(session.execute(select(Photo.path, Photo.id)
+                                        .where(Photo.path.in_(set(joined.values())))).all())
+            for raw_id, jpeg in joined.items():
+                if jpeg in shot:
+                    session.execute(update(BestChoice).where(BestChoice.photo_id == raw_id)
+                                    .values(photo_id=shot[jpeg]))
+            hashes = session.scalars(select(Photo.content_hash).where(Photo.id.in_(list(joined)))).all()
+            settled += list(joined)
         for ids, change in ((gone, update(Photo).values(status="missing")), (settled, delete(Photo))):
             for start in range(0, len(ids), 500):
                 session.execute(change.where(Photo.id.in_(ids[start:start + 500])))
+        if joined:
+            drop_unshared_faces(session, hashes)
     return len(gone)
 
 
@@ -839,13 +856,22 @@ def list_missing(db) -> list[dict]:
 
 @exclusive("purge-missing")
 def purge_missing(db, ids: Iterable[int] | None = None) -> int:
-    """Delete the rows of missing photos (their faces, predictions and picks go with them);
-    `ids` limits it to those listed (e.g. by list_missing) that are still missing. Under the
-    library lock, so a running scan's batch is never deleted under it."""
+    """Delete the rows of missing photos (faces and predictions no other copy has, and picks,
+    go with them; a pick passes to a readable copy in the same folder); `ids` limits it to
+    those listed (e.g. by list_missing) that are still missing. Under the library lock, so a
+    running scan's batch is never deleted under it."""
     stmt = delete(Photo).where(Photo.status == "missing")
     if ids is not None:
         stmt = stmt.where(Photo.id.in_(list(ids)))
     with db.begin() as session:
+        copy = aliased(Photo)
+        for choice, gone in session.execute(select(BestChoice, Photo).join(Photo).where(stmt.whereclause)):
+            heir = session.scalar(select(copy.id).where(
+                copy.content_hash == gone.content_hash, copy.folder == gone.folder,
+                copy.status == "ok").order_by(copy.id).limit(1))
+            if heir is not None:
+                choice.photo_id = heir
+        session.flush()
         hashes = session.scalars(select(Photo.content_hash).where(stmt.whereclause)).all()
         count = session.execute(stmt).rowcount
         drop_unshared_faces(session, hashes)

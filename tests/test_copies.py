@@ -14,7 +14,7 @@ from sqlalchemy import select
 from conftest import SAMPLE_PHOTOS
 from photo_sorter import scan
 from photo_sorter.model import AttributeModel
-from photo_sorter.store import Face, Photo, PhotoHash, open_engine, predictions_table, session_factory
+from photo_sorter.store import BestChoice, Face, Photo, PhotoHash, open_engine, predictions_table, session_factory
 
 PORTRAIT = SAMPLE_PHOTOS / "obama_official_portrait_2012.jpg"
 TWO = SAMPLE_PHOTOS / "obama_biden_two_faces_blue_room_2010_crop.jpg"
@@ -73,12 +73,19 @@ def test_copies_are_detected_once_and_keep_their_faces(tmp_path, model, analysed
     faces = faces_by_name(engine)
     assert faces["backup/two.jpg"] == faces["photos/two.jpg"] and len(faces["backup/two.jpg"]) == 2
 
+    shutil.copy(TWO, lib / "two (1).jpg")  # a copy beside it, and the user's pick of its burst
+    scan.scan(engine, [lib], model=model)
+    with session_factory(engine).begin() as s:
+        picked = s.scalar(select(Photo.id).where(Photo.path == str(lib / "two.jpg")))
+        s.add(BestChoice(group_key=f"{lib}|0|two.jpg", photo_id=picked))
     (lib / "portrait.jpg").unlink()  # the first one goes: its copy keeps its face
     (lib / "two.jpg").unlink()
     scan.scan(engine, [lib], model=model)
     assert scan.purge_missing(engine) == 2
+    with session_factory(engine)() as s:  # the pick passes to the copy beside it
+        assert s.scalar(select(Photo.path).join(BestChoice)) == str(lib / "two (1).jpg")
     left = faces_by_name(engine)
-    assert set(left) == {"backup/portrait copy.jpg", "backup/two.jpg"}
+    assert set(left) == {"backup/portrait copy.jpg", "backup/two.jpg", "photos/two (1).jpg"}
     assert left["backup/portrait copy.jpg"] == faces["photos/portrait.jpg"]
     assert left["backup/two.jpg"] == faces["photos/two.jpg"]
     with session_factory(engine)() as s:

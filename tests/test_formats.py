@@ -212,3 +212,29 @@ def test_scan_decodes_heic_raw_and_gif_faces_and_counts_what_it_skips(tmp_path, 
     with session_factory(engine)() as s:
         listed = s.scalar(select(Photo.companions).where(Photo.path.endswith("IMG_0004.JPG")))
     assert listed == ["IMG_0004.NEF", "IMG_0004.cr3"]
+
+
+def test_a_raw_scanned_alone_joins_its_jpeg_when_that_arrives(tmp_path, model):
+    """The RAW was the photo until its JPEG came: then it is listed on the JPEG's row (one shot,
+    one photo), not marked missing while its file is still there; a pick of it passes on."""
+    from photo_sorter.store import BestChoice
+
+    portrait = Image.open(SAMPLE_PHOTOS / "obama_official_portrait_2012.jpg").convert("RGB")
+    lib = tmp_path / "photos"
+    lib.mkdir()
+    big = portrait.resize((imaging.RAW_PREVIEW_MIN_SIDE * portrait.width // portrait.height,
+                           imaging.RAW_PREVIEW_MIN_SIDE))
+    make_dng(lib / "DSC_0002.dng", scene(), big)
+    engine = open_engine(tmp_path / "library.db")
+    scan.scan(engine, [lib], model=model)
+    with session_factory(engine).begin() as s:
+        raw = s.scalars(select(Photo)).one()
+        s.add(BestChoice(group_key=f"{lib}|0|DSC_0002.dng", photo_id=raw.id))
+    portrait.save(lib / "DSC_0002.jpg")
+    summary = scan.scan(engine, [lib], model=model)
+    assert summary["photos_missing"] == 0 and summary["skipped"] == {"raw_with_jpeg": 1}
+    with session_factory(engine)() as s:
+        rows = {p.path.rsplit("/", 1)[-1]: p for p in s.scalars(select(Photo))}
+        assert set(rows) == {"DSC_0002.jpg"} and rows["DSC_0002.jpg"].companions == ["DSC_0002.dng"]
+        assert s.scalars(select(BestChoice.photo_id)).all() == [rows["DSC_0002.jpg"].id]
+    assert [p["path"].rsplit("/", 1)[-1] for p in query.photos(engine, "Smiling >= 0")] == ["DSC_0002.jpg"]
