@@ -7,7 +7,8 @@ predictions follow the file). Photos are written in batches, each photo with all
 predictions in one transaction, so an interrupted scan resumes at the first uncommitted photo.
 
 Each file is read once (imaging.read_file): its hash, decode and detection all come from those
-bytes, so a row's content_hash always names the content its faces came from. A row's content_hash
+bytes, so a row's content_hash always names the content its faces came from. Faces belong to a
+content, not a path: copies share them, stored once (store.models.Face). A row's content_hash
 is set only while its stored analysis is good; a row with a problem (PROBLEMS) is read again on
 every scan. The scan stays inside its roots: links out of them are reported, not followed, and
 only rows under the roots can go missing or be claimed by a move.
@@ -122,7 +123,8 @@ class ScanProgress:
 @dataclass
 class _Pending:
     """One photo's row update waiting for the next batch: `faces` None keeps the stored faces;
-    `copy_of` (a content hash) takes faces and predictions from the photo with that content."""
+    `copy_of` (a content hash) takes the facts of the photo with that content and shares its
+    faces and predictions (stored once, under the content)."""
 
     row_id: int | None
     values: dict
@@ -331,8 +333,8 @@ def _analyse(path: Path, data: bytes, mtime: float, values: dict, options: ScanO
 
 
 def _problem_values(status: str, reason: str) -> dict:
-    """Column values of a problem row: no content hash (its faces, if kept, are not vouched for
-    by any content), so the next scan reads it again."""
+    """Column values of a problem row: no content hash (so no faces: those of its former content
+    stay while a copy has them), so the next scan reads it again."""
     return {"status": status, "error": reason, "content_hash": None, "n_faces": 0}
 
 
@@ -589,8 +591,8 @@ def scan(
 
 
 def _problem_item(path: Path, row, status: str, reason: str) -> _Pending:
-    """The problem row of a file (or folder or link); a known photo keeps its faces, hidden by
-    the status until a later scan reads the file again."""
+    """The problem row of a file (or folder or link); a known photo keeps its other facts until
+    a later scan reads the file again."""
     values = {"path": path_key(path), "folder": path_key(path.parent), "scanned_at": datetime.now(),
               **_problem_values(status, reason)}
     return _Pending(row.id if row else None, values, [] if row is None else None)
