@@ -43,6 +43,9 @@ def upgrade() -> None:
         batch.alter_column("content_hash", existing_type=sa.String(64), nullable=False)
         batch.create_unique_constraint("uq_faces_content_index", ["content_hash", "index"])
         batch.create_index("ix_faces_content_hash", ["content_hash"])
+    if bind.dialect.name == "sqlite":  # statistics for the new index, as scan.update_statistics keeps
+        bind.exec_driver_sql("PRAGMA analysis_limit=1000")
+        bind.exec_driver_sql("ANALYZE faces")
 
 
 def _merge_copies(bind) -> None:
