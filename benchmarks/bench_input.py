@@ -9,7 +9,7 @@ the 178x218 aligned frame. (Our model resizes to its input size inside, so the f
 pipeline produces; the article's rescale=1/255 makes float32 batches, ours are uint8.)
   - article: ImageDataGenerator(...).flow_from_dataframe(class_mode="raw"), Keras' legacy
     generator (keras.src.legacy: Keras 3 keeps it only there); needs pandas;
-  - ours: photo_sorter.training.make_dataset(paths, labels, batch, augment="article").
+  - ours: photo_sorter.data.make_dataset(paths, labels, batch, augment="article").
 Each runs in a fresh process; the first 3 batches (start-up) are not timed, then --batches are.
 The last line printed is the JSON of the figures.
 """
@@ -71,7 +71,7 @@ def run_article(images: int, batch: int, batches: int) -> dict:
 
 
 def run_ours(images: int, batch: int, batches: int) -> dict:
-    from photo_sorter.training import make_dataset
+    from photo_sorter.data import make_dataset
 
     paths, labels, _ = _data(images)
     dataset = make_dataset(paths, labels, batch_size=batch, augment="article", shuffle=True,

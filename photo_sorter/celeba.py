@@ -36,6 +36,7 @@ class CelebA:
     partitions: np.ndarray      # int8 [N]: 0 train, 1 val, 2 test, -1 unknown
     n_rows: int                 # annotation rows in the attribute file
     image_dirs: list[Path]
+    identities: np.ndarray      # int32 [N]: the person (identity_CelebA.txt), -1 unknown
 
     @property
     def summary(self) -> str:
@@ -43,7 +44,8 @@ class CelebA:
 
     def subset(self, mask: np.ndarray) -> CelebA:
         return CelebA(self.root, self.layout, self.attributes, self.names[mask], self.paths[mask],
-                      self.labels[mask], self.partitions[mask], self.n_rows, self.image_dirs)
+                      self.labels[mask], self.partitions[mask], self.n_rows, self.image_dirs,
+                      self.identities[mask])
 
     def partition(self, name: str) -> CelebA:
         """'train' | 'val' | 'test' | 'all'."""
@@ -64,7 +66,17 @@ class CelebA:
             raise CelebAError("no attributes left to use")
         cols = [self.attributes.index(a) for a in keep]
         return CelebA(self.root, self.layout, keep, self.names, self.paths, self.labels[:, cols],
-                      self.partitions, self.n_rows, self.image_dirs)
+                      self.partitions, self.n_rows, self.image_dirs, self.identities)
+
+    def split_by_identity(self, fraction: float, seed: int = 0) -> tuple[CelebA, CelebA]:
+        """(rest, held-out) with about `fraction` of the images held out and no person in both,
+        so figures on the held-out part are figures on unseen people, as on the test partition.
+        Images of unknown identity count as people of their own."""
+        ids = np.where(self.identities >= 0, self.identities, -np.arange(1, len(self.names) + 1))
+        people = np.unique(ids)
+        held = np.random.default_rng(seed).permutation(people)[: max(1, round(len(people) * fraction))]
+        mask = np.isin(ids, held)
+        return self.subset(~mask), self.subset(mask)
 
     def frequencies(self) -> dict[str, float]:
         """Share of positives per attribute (0..1)."""
@@ -143,6 +155,22 @@ def _read_partitions(path: Path | None) -> dict[str, int]:
     return parts
 
 
+def _read_identities(path: Path) -> dict[str, int]:
+    """identity_CelebA.txt: 'IMAGE PERSON' per line; absent in some downloads (then unknown)."""
+    if not path.is_file():
+        return {}
+    ids: dict[str, int] = {}
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for line_no, line in enumerate(fh, 1):
+            fields = line.split()
+            if not fields:
+                continue
+            if len(fields) != 2 or not fields[1].isdigit():
+                raise CelebAError(f"{path}, line {line_no}: expected 'IMAGE PERSON'")
+            ids[fields[0]] = int(fields[1])
+    return ids
+
+
 def load(root: str | Path, image_dirs: list[Path] | None = None) -> CelebA:
     """Read a CelebA folder. Raises CelebAError with a clear message for a wrong folder."""
     root = Path(root).expanduser()
@@ -162,6 +190,7 @@ def load(root: str | Path, image_dirs: list[Path] | None = None) -> CelebA:
             "choose the folder of your CelebA download"
         )
     partitions = _read_partitions(part_file if part_file.is_file() else None)
+    identities = _read_identities(root / "identity_CelebA.txt")
     dirs = image_dirs if image_dirs is not None else _image_dirs(root)
     found: dict[str, str] = {}
     for d in reversed(dirs):  # earlier folders win
@@ -180,4 +209,5 @@ def load(root: str | Path, image_dirs: list[Path] | None = None) -> CelebA:
         labels=labels[keep],
         partitions=np.array([partitions.get(n, -1) for n in kept], np.int8),
         n_rows=len(names), image_dirs=[Path(d) for d in dirs],
+        identities=np.array([identities.get(n, -1) for n in kept], np.int32),
     )

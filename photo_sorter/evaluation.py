@@ -10,89 +10,128 @@ import numpy as np
 from photo_sorter.celeba import CelebAError
 
 REFERENCE_CSV = Path(__file__).resolve().parent.parent / "resources" / "reference" / "celeba_attribute_reference.csv"
-THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.01), 2)
+THRESHOLD_GRID = np.round(np.arange(0.01, 0.991, 0.01), 2)
+
+
+def _auc(probs: np.ndarray, y: np.ndarray) -> float | None:
+    """ROC-AUC (ties count half); undefined (None) without both classes."""
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(y, probs)) if 0 < y.sum() < len(y) else None
 
 
 def attribute_metrics(probs: np.ndarray, labels: np.ndarray, threshold: float) -> dict:
-    """accuracy, balanced accuracy (mean of TPR and TNR), F1 and positives of one attribute."""
+    """One attribute's figures at a threshold. A figure that a class's absence makes meaningless
+    is None (undefined), never a made-up 1.0: balanced accuracy and AUC without positives or
+    negatives, recall without positives, precision of the tags without any tag shown."""
     y = np.asarray(labels).astype(bool)
     p = np.asarray(probs) >= threshold
     tp, tn = int(np.sum(p & y)), int(np.sum(~p & ~y))
     fp, fn = int(np.sum(p & ~y)), int(np.sum(~p & y))
     n = max(1, len(y))
-    tpr = tp / (tp + fn) if tp + fn else 1.0
-    tnr = tn / (tn + fp) if tn + fp else 1.0
-    f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 1.0
-    return {"accuracy": (tp + tn) / n, "balanced_accuracy": (tpr + tnr) / 2, "f1": f1,
-            "threshold": float(threshold), "positives": tp + fn}
+    tpr = tp / (tp + fn) if tp + fn else None
+    tnr = tn / (tn + fp) if tn + fp else None
+    return {"accuracy": (tp + tn) / n,
+            "balanced_accuracy": (tpr + tnr) / 2 if tpr is not None and tnr is not None else None,
+            "precision": tp / (tp + fp) if tp + fp else None,
+            "recall": tpr,
+            "f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else None,
+            "auc": _auc(np.asarray(probs), y),
+            "threshold": float(threshold), "positives": tp + fn, "tags": tp + fp}
 
 
-def evaluate_predictions(probs, labels, attributes, thresholds: dict | None = None) -> dict:
-    """The evaluate JSON: n_images, attributes, means and per-attribute metrics (fractions 0..1)."""
+MEANS = ("accuracy", "balanced_accuracy", "precision", "auc", "f1")
+
+
+def evaluate_predictions(probs, labels, attributes, thresholds: dict | None = None,
+                         unreliable=()) -> dict:
+    """The evaluate JSON: n_images, per-attribute figures and their means (fractions 0..1).
+
+    Each mean is over the attributes where the figure is defined; `undefined` says how many
+    were left out of each. mean_precision is the precision of the tags the model shows;
+    mean_precision_reliable leaves out the attributes marked unreliable (never written as tags)."""
     probs, labels = np.asarray(probs), np.asarray(labels)
     per = {a: attribute_metrics(probs[:, i], labels[:, i], (thresholds or {}).get(a, 0.5))
            for i, a in enumerate(attributes)}
-    return {
-        "n_images": int(len(labels)),
-        "attributes": list(attributes),
-        "mean_accuracy": float(np.mean([m["accuracy"] for m in per.values()])),
-        "mean_balanced_accuracy": float(np.mean([m["balanced_accuracy"] for m in per.values()])),
-        "per_attribute": per,
+    out = {"n_images": int(len(labels)), "attributes": list(attributes)}
+    undefined = {}
+    for key in MEANS:
+        values = [m[key] for m in per.values() if m[key] is not None]
+        out[f"mean_{key}"] = float(np.mean(values)) if values else None
+        undefined[key] = len(per) - len(values)
+    shown = [m["precision"] for a, m in per.items() if m["precision"] is not None and a not in unreliable]
+    out["mean_precision_reliable"] = float(np.mean(shown)) if shown else None
+    out["undefined"] = undefined
+    out["per_attribute"] = per
+    return out
+
+
+# Thresholds serve tags: a tag the app shows or writes should be right. Each attribute's threshold
+# maximises accuracy among those whose tags reach this precision on the selection data (models/
+# README.md, "Thresholds", has the floors measured); an attribute whose tags cannot reach
+# UNRELIABLE_BELOW at any threshold is marked unreliable.
+PRECISION_FLOOR = 0.85
+UNRELIABLE_BELOW = 0.5
+MIN_TAGS = 5  # a precision over fewer tags than this is noise
+
+
+def _sweep(probs: np.ndarray, y: np.ndarray):
+    """accuracy, precision and tag count at every THRESHOLD_GRID value (vectorised)."""
+    p = probs[:, None] >= THRESHOLD_GRID[None, :]
+    tp = (p & y[:, None]).sum(0)
+    tags = p.sum(0)
+    acc = (tp + ((~p) & ~y[:, None]).sum(0)) / max(1, len(y))
+    precision = np.where(tags > 0, tp / np.maximum(tags, 1), 0.0)
+    return acc, precision, tags
+
+
+def choose_thresholds(probs, labels, attributes, precision_floor: float = PRECISION_FLOOR):
+    """(thresholds, unreliable): per attribute, the most accurate threshold whose tags reach
+    precision_floor; where none does, the most accurate one reaching the best precision the
+    attribute has (within 0.02). unreliable maps names to the reason shown to the user."""
+    probs, labels = np.asarray(probs), np.asarray(labels).astype(bool)
+    min_tags = max(MIN_TAGS, int(0.005 * len(labels)))
+    thresholds, unreliable = {}, {}
+    for i, a in enumerate(attributes):
+        acc, precision, tags = _sweep(probs[:, i], labels[:, i])
+        usable = tags >= min_tags
+        best_precision = float(precision[usable].max()) if usable.any() else 0.0
+        ok = usable & (precision >= min(precision_floor, best_precision - 0.02))
+        if best_precision < UNRELIABLE_BELOW or not ok.any():  # no tag to trust: just be accurate
+            ok = np.ones_like(ok)
+        candidates = np.flatnonzero(ok)
+        top = candidates[acc[candidates] >= acc[candidates].max() - 1e-12]
+        thresholds[a] = float(THRESHOLD_GRID[top[np.argmin(np.abs(THRESHOLD_GRID[top] - 0.5))]])
+        if best_precision < UNRELIABLE_BELOW:
+            unreliable[a] = (f"at most {100 * best_precision:.0f} % of its tags were right on "
+                             "held-out faces: shown for sorting, never written as a keyword")
+    return thresholds, unreliable
+
+
+def calibrate(probs, labels, attributes, precision_floor: float = PRECISION_FLOOR) -> tuple[dict, dict, dict]:
+    """Thresholds and unreliable attributes for a card, with the figures on the same (selection)
+    predictions: in-sample at those thresholds, and at 0.5."""
+    thresholds, unreliable = choose_thresholds(probs, labels, attributes, precision_floor)
+    metrics = {
+        "threshold_rule": f"max accuracy subject to tag precision >= {precision_floor} "
+                          f"(unreliable below {UNRELIABLE_BELOW})",
+        "selection": evaluate_predictions(probs, labels, attributes, thresholds, unreliable),
+        "selection_threshold_0.5": evaluate_predictions(probs, labels, attributes, unreliable=unreliable),
     }
+    return thresholds, unreliable, metrics
 
 
-# "blend" weighs balanced accuracy by this much against plain accuracy. Most attributes are rare,
-# so maximising accuracy alone makes them almost never fire (hats, eyeglasses missed); 0.35 was
-# picked on the validation partition as the weight where mean accuracy stays >= 90 %.
-BALANCE_WEIGHT = 0.35
-CRITERIA = ("blend", "accuracy", "balanced_accuracy", "f1")
-
-
-def _score(metrics: dict, criterion: str) -> float:
-    if criterion == "blend":
-        return (1 - BALANCE_WEIGHT) * metrics["accuracy"] + BALANCE_WEIGHT * metrics["balanced_accuracy"]
-    return metrics[criterion]
-
-
-def calibrate_thresholds(probs, labels, attributes=None, criterion: str = "blend") -> dict | np.ndarray:
-    """Per-attribute thresholds that maximise `criterion` (one of CRITERIA) on the given
-    (validation) predictions; ties go to the threshold closest to 0.5."""
-    probs, labels = np.asarray(probs), np.asarray(labels)
-    best = []
-    for i in range(probs.shape[1]):
-        scores = np.array([_score(attribute_metrics(probs[:, i], labels[:, i], t), criterion)
-                           for t in THRESHOLD_GRID])
-        top = np.flatnonzero(scores >= scores.max() - 1e-12)
-        best.append(float(THRESHOLD_GRID[top[np.argmin(np.abs(THRESHOLD_GRID[top] - 0.5))]]))
-    if attributes is None:
-        return np.array(best)
-    return dict(zip(attributes, best))
-
-
-def cross_fitted(probs, labels, attributes, seed: int = 0, criterion: str = "blend") -> dict:
-    """An honest figure for calibrated thresholds: calibrate on one half of the images, measure on
-    the other, and the other way round; the two halves' predictions are pooled."""
+def cross_fitted(probs, labels, attributes, seed: int = 0, precision_floor: float = PRECISION_FLOOR) -> dict:
+    """An honest figure for thresholds chosen on the same images: choose on one half, measure on
+    the other, and the other way round; the two halves' decisions are pooled."""
     probs, labels = np.asarray(probs), np.asarray(labels)
     idx = np.random.default_rng(seed).permutation(len(labels))
     halves = [idx[: len(idx) // 2], idx[len(idx) // 2:]]
     decided = np.zeros_like(probs, dtype=bool)
     for a, b in (halves, halves[::-1]):
-        t = calibrate_thresholds(probs[a], labels[a], criterion=criterion)
-        decided[b] = probs[b] >= t
+        t, _ = choose_thresholds(probs[a], labels[a], attributes, precision_floor)
+        decided[b] = probs[b] >= np.array([t[x] for x in attributes])
     return evaluate_predictions(decided.astype(np.float32), labels, attributes)
-
-
-def calibrate(probs, labels, attributes, seed: int = 0, criterion: str = "blend") -> tuple[dict, dict]:
-    """Thresholds for a model card and the validation metrics that go with them: in-sample with
-    those thresholds, at 0.5, and cross-fitted (the honest figure)."""
-    thresholds = calibrate_thresholds(probs, labels, attributes, criterion)
-    metrics = {
-        "threshold_criterion": criterion if criterion != "blend" else f"blend (balance weight {BALANCE_WEIGHT})",
-        "validation": evaluate_predictions(probs, labels, attributes, thresholds),
-        "validation_threshold_0.5": evaluate_predictions(probs, labels, attributes),
-        "validation_cross_fitted": cross_fitted(probs, labels, attributes, seed, criterion),
-    }
-    return thresholds, metrics
 
 
 def load_reference(path: Path = REFERENCE_CSV) -> dict[str, dict[str, float | None]]:
@@ -141,7 +180,7 @@ def markdown_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def plot_all(out_dir: Path, report: dict, frequencies: dict | None = None, log_csv: Path | None = None) -> list[Path]:
+def plot_all(out_dir: Path, report: dict, frequencies: dict | None = None, history: dict | None = None) -> list[Path]:
     """PNG plots: training curves, attribute frequencies, per-attribute accuracy vs references."""
     import matplotlib
 
@@ -151,17 +190,14 @@ def plot_all(out_dir: Path, report: dict, frequencies: dict | None = None, log_c
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    if log_csv and Path(log_csv).is_file():
-        with open(log_csv, newline="") as fh:
-            rows = list(csv.DictReader(fh))
-        if rows:
-            fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-            for ax, key in zip(axes, ("loss", "accuracy")):
-                for prefix in ("", "val_"):
-                    if prefix + key in rows[0]:
-                        ax.plot([float(r[prefix + key]) for r in rows], marker="o", label=prefix + key)
-                ax.set_xlabel("epoch"); ax.set_title(key); ax.legend()
-            written.append(_save(fig, out_dir / "curves.png"))
+    if history and history.get("loss"):
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+        for ax, key in zip(axes, ("loss", "accuracy")):
+            for prefix, label in (("", "training"), ("val_", "selection slice")):
+                if history.get(prefix + key):
+                    ax.plot(range(1, len(history[prefix + key]) + 1), history[prefix + key], marker="o", label=label)
+            ax.set_xlabel("epoch"); ax.set_title(key); ax.legend()
+        written.append(_save(fig, out_dir / "curves.png"))
     if frequencies:
         fig, ax = plt.subplots(figsize=(12, 4))
         names = list(frequencies)
@@ -203,42 +239,28 @@ def predict_dataset(predict, ds) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(probs), np.concatenate(labels)
 
 
-def evaluate_model(model, data, pipeline: bool = False, batch_size: int = 64) -> dict:
+def evaluate_model(model, data, pipeline: bool = False, batch_size: int = 64, condition: str | None = None,
+                   fill: str | None = None) -> dict:
     """Evaluate an AttributeModel on a CelebA subset. With pipeline=True each image goes through
-    the photo pipeline (detect, align) as a scanned photo would; images where no face is found
-    count as wrong on every attribute (reported as n_no_face). Images that cannot be read are
-    left out (n_images counts those evaluated)."""
-    from photo_sorter.training import make_dataset
+    the photo pipeline (detect, align) as a scanned photo would, optionally degraded first
+    (data.CONDITIONS); images where no face is found count as wrong on every attribute
+    (reported as n_no_face). Images that cannot be read are left out (n_images counts those
+    evaluated)."""
+    from photo_sorter import data as frames_data
 
     if not pipeline:
-        probs, labels = predict_dataset(model.predict, make_dataset(data.paths, data.labels, batch_size))
-        return evaluate_predictions(probs, labels, data.attributes, model.thresholds)
-    from PIL import Image
-
-    from photo_sorter import align, faces
-
-    detector = faces.default_detector()
-    frames, found, readable = [], [], []
-    for path in data.paths:
-        try:
-            with Image.open(path) as im:
-                rgb = np.asarray(im.convert("RGB"))
-        except (OSError, ValueError, Image.DecompressionBombError):
-            readable.append(False)
-            continue
-        readable.append(True)
-        frame = align.pipeline_frame(rgb, detector)
-        found.append(frame is not None)
-        if frame is not None:
-            frames.append(frame)
-    labels, found = data.labels[np.array(readable, bool)], np.array(found, bool)
+        probs, labels = predict_dataset(model.predict, frames_data.make_dataset(data.paths, data.labels, batch_size))
+        return evaluate_predictions(probs, labels, data.attributes, model.thresholds, model.unreliable)
+    status, frames = frames_data.pipeline_frames(data.paths, condition=condition, fill=fill)
+    readable = status != frames_data.UNREADABLE
+    labels, found = data.labels[readable], status[readable] == frames_data.FOUND
     if not len(labels):
         raise CelebAError("none of the images could be read")
     probs = np.zeros(labels.shape, np.float32)
-    if frames:
-        probs[found] = model.predict(np.stack(frames))
+    if found.any():
+        probs[found] = model.predict(frames[readable][found], batch_size)
     probs[~found] = 1.0 - labels[~found]  # a missed face is wrong on every attribute
-    result = evaluate_predictions(probs, labels, data.attributes, model.thresholds)
+    result = evaluate_predictions(probs, labels, data.attributes, model.thresholds, model.unreliable)
     result["n_no_face"] = int((~found).sum())
-    result["n_unreadable"] = len(data.labels) - len(labels)
+    result["n_unreadable"] = int((~readable).sum())
     return result

@@ -1,8 +1,9 @@
-"""CelebA training: tf.data input pipeline, model builder, losses, fit with checkpoints and resume.
+"""CelebA training: model builder, losses, fit with checkpoints and resume, threshold choice.
 
-Every image the pipeline yields is the aligned 178x218 frame as uint8 RGB, the same frame the scan
-produces; the model resizes and normalises inside itself, so training, evaluation and the app all
-feed it the same thing.
+The model sees what the scan produces: by default the pipeline frames of data.py (CelebA images
+run through the scan's detector and aligner), as uint8 RGB; it resizes and normalises inside
+itself. Model selection (best epoch, thresholds) uses an identity-disjoint slice of the train
+partition; the official validation partition gives the final figures only.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import random
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -17,12 +19,6 @@ from pathlib import Path
 import numpy as np
 
 from photo_sorter.model import FRAME_HEIGHT, FRAME_WIDTH
-
-# The article's ImageDataGenerator settings (shear in degrees, as ImageDataGenerator reads it).
-ARTICLE_AUGMENT = dict(rotation=20.0, shift=0.2, shear=0.2, zoom=0.2, flip=True)
-LIGHT_AUGMENT = dict(rotation=10.0, shift=0.05, shear=0.0, zoom=0.1, flip=True)
-AUGMENTS = {"article": ARTICLE_AUGMENT, "light": LIGHT_AUGMENT, "none": None}
-
 
 @dataclass
 class TrainConfig:
@@ -32,7 +28,7 @@ class TrainConfig:
     drop: list[str] = field(default_factory=list)
     image_size: int = 96
     alpha: float = 1.0
-    init: str = "none"               # none | imagenet | tflite:PATH
+    init: str = "none"               # none | imagenet | tflite:PATH | keras:PATH (fine-tune a model)
     epochs: int = 5
     batch_size: int = 32
     loss: str = "bce"                # bce | weighted_bce | focal | cosine
@@ -40,7 +36,11 @@ class TrainConfig:
     learning_rate: float = 1e-3      # head warm-up, and everything when init is none
     finetune_learning_rate: float = 1e-4  # whole network after the warm-up (pretrained starts)
     head_epochs: int = 1             # pretrained starts: epochs that train the head alone first
-    augment: str = "article"         # article | light | none
+    augment: str = "robust"          # robust | article | light | none (data.AUGMENTS)
+    frames: str = "pipeline"         # pipeline (detect + align, cached) | original (CelebA frames)
+    frame_cache: str | None = None   # cache folder (default: the user cache folder)
+    selection_fraction: float = 0.1  # share of train identities held out for model selection
+    precision_floor: float = 0.85    # thresholds: tags must be at least this precise
     dropout: float = 0.5
     seed: int = 42
     max_images: int | None = None    # cap on training images, for quick runs
@@ -49,88 +49,6 @@ class TrainConfig:
 
 class TrainingError(ValueError):
     """A training setting that cannot work (unknown init, loss, ...)."""
-
-
-# ---------------------------------------------------------------- input pipeline
-
-def _decode_frame(path):
-    import tensorflow as tf
-
-    raw = tf.io.read_file(path)
-    image = tf.io.decode_image(raw, channels=3, expand_animations=False)
-    image = tf.image.resize(image, (FRAME_HEIGHT, FRAME_WIDTH), antialias=True)
-    image.set_shape((FRAME_HEIGHT, FRAME_WIDTH, 3))
-    return image  # float32 0..255
-
-
-def _augment_transforms(batch: int, params: dict, seeds):
-    """One combined projective transform per image (flip, rotation, shift, shear, zoom), as the
-    8 parameters ImageProjectiveTransformV3 takes: output pixel -> input pixel."""
-    import tensorflow as tf
-
-    h, w = float(FRAME_HEIGHT), float(FRAME_WIDTH)
-    u = tf.random.stateless_uniform((batch, 6), seed=seeds, minval=-1.0, maxval=1.0)
-    theta = u[:, 0] * params["rotation"] * math.pi / 180
-    shear = u[:, 1] * params["shear"] * math.pi / 180
-    zx = 1.0 + u[:, 2] * params["zoom"]
-    zy = 1.0 + u[:, 3] * params["zoom"]
-    tx = u[:, 4] * params["shift"] * w
-    ty = u[:, 5] * params["shift"] * h
-    flip = tf.cast(tf.random.stateless_uniform((batch,), seed=seeds + 1) < 0.5, tf.float32) \
-        if params["flip"] else tf.zeros((batch,))
-    sx = 1.0 - 2.0 * flip  # -1 mirrors x
-    # A = Rotation @ Shear @ Zoom @ Flip (ImageDataGenerator's matrices), about the centre.
-    a00 = tf.cos(theta) * zx * sx
-    a01 = -tf.sin(theta + shear) * zy
-    a10 = tf.sin(theta) * zx * sx
-    a11 = tf.cos(theta + shear) * zy
-    cx, cy = (w - 1) / 2, (h - 1) / 2
-    b0 = cx - a00 * cx - a01 * cy + tx
-    b1 = cy - a10 * cx - a11 * cy + ty
-    zeros = tf.zeros_like(a00)
-    return tf.stack([a00, a01, b0, a10, a11, b1, zeros, zeros], axis=1)
-
-
-def make_dataset(paths, labels, batch_size: int = 32, augment: str | None = None,
-                 shuffle: bool = False, seed: int = 0, repeat: bool = False):
-    """tf.data pipeline of (uint8 aligned frames [B, 218, 178, 3], float32 labels [B, n]).
-
-    Images of any size showing the aligned frame (e.g. the 89x109 copies) are resized to the frame.
-    Augmentation is one projective transform per image, applied to whole batches, which keeps it
-    a small share of the training time. Unreadable images are dropped, not fatal.
-    """
-    import tensorflow as tf
-
-    autotune = tf.data.AUTOTUNE
-    labels = np.asarray(labels, np.float32)
-    ds = tf.data.Dataset.from_tensor_slices((np.asarray(paths, str), labels))
-    if shuffle:
-        ds = ds.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
-    if repeat:
-        ds = ds.repeat()
-    ds = ds.map(lambda p, y: (_decode_frame(p), y), num_parallel_calls=autotune)
-    ds = ds.ignore_errors(log_warning=True)
-    ds = ds.batch(batch_size)
-    params = AUGMENTS[augment] if isinstance(augment, str) else augment
-    if params:
-        counter = tf.data.Dataset.counter()
-        ds = tf.data.Dataset.zip((ds, counter))
-
-        def _augment(batch, step):
-            images, y = batch
-            n = tf.shape(images)[0]
-            seeds = tf.stack([tf.cast(seed, tf.int64), step])
-            transforms = _augment_transforms(n, params, seeds)
-            out = tf.raw_ops.ImageProjectiveTransformV3(
-                images=images, transforms=transforms,
-                output_shape=tf.constant([FRAME_HEIGHT, FRAME_WIDTH]),
-                fill_value=0.0, interpolation="BILINEAR", fill_mode="NEAREST")
-            return out, y
-
-        ds = ds.map(_augment, num_parallel_calls=autotune)
-    ds = ds.map(lambda x, y: (tf.cast(tf.clip_by_value(tf.round(x), 0, 255), tf.uint8), y),
-                num_parallel_calls=autotune)
-    return ds.prefetch(autotune)
 
 
 # ---------------------------------------------------------------- model
@@ -142,8 +60,10 @@ def build_model(n_attributes: int, image_size: int = 96, alpha: float = 1.0, ini
     any size (the 178x218 aligned frame)."""
     import keras
 
+    if init.startswith("keras:"):
+        return _from_model(init.split(":", 1)[1], n_attributes)
     if init not in ("none", "imagenet") and not init.startswith("tflite:"):
-        raise TrainingError(f"unknown init {init!r}; use none, imagenet or tflite:PATH")
+        raise TrainingError(f"unknown init {init!r}; use none, imagenet, tflite:PATH or keras:PATH")
     weights = "imagenet" if init == "imagenet" else None
     inputs = keras.Input((None, None, 3), dtype="uint8", name="frame")
     x = keras.layers.Resizing(image_size, image_size, antialias=True, name="resize")(inputs)
@@ -173,6 +93,24 @@ def build_model(n_attributes: int, image_size: int = 96, alpha: float = 1.0, ini
     return keras.Model(inputs, outputs, name="celeba_mobilenetv2")
 
 
+def _from_model(path: str, n_attributes: int):
+    """Fine-tune an existing attribute model (e.g. the installed one): its weights, its input
+    size; a new output layer only when the number of attributes differs."""
+    import keras
+
+    from photo_sorter.model import AttributeModel, ModelError
+
+    try:
+        model = AttributeModel.load(path).keras_model
+    except ModelError as exc:
+        raise TrainingError(str(exc)) from None
+    if model.outputs[0].shape[-1] != n_attributes:
+        features = model.get_layer("attributes").input
+        outputs = keras.layers.Dense(n_attributes, activation="sigmoid", name="attributes")(features)
+        model = keras.Model(model.inputs, outputs, name=model.name)
+    return model
+
+
 def make_loss(name: str, positive_rates: np.ndarray | None = None, gamma: float = 2.0):
     """bce (default); weighted_bce (positives weighted by the negative/positive ratio of each
     attribute); focal; cosine (the article's cosine-proximity loss)."""
@@ -200,46 +138,111 @@ def make_loss(name: str, positive_rates: np.ndarray | None = None, gamma: float 
 
 # ---------------------------------------------------------------- fit
 
+class Cancelled(Exception):
+    """Raised inside fit when the user cancels: Keras would otherwise validate and log the
+    partial epoch as finished. The last finished epoch's backup stays for Resume."""
+
+
 def _cancel_callback(cancelled):
-    """Keras callback that stops training once cancelled() is true (checked after each batch)."""
+    """Keras callback that aborts training once cancelled() is true (checked after each batch)."""
     import keras
 
     class Cancel(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
             if cancelled():
-                self.model.stop_training = True
+                raise Cancelled()
 
     return Cancel()
 
 
-def train(config: TrainConfig, callbacks=(), cancel=None, log=print) -> dict:
-    """Train, checkpoint the best validation loss, calibrate thresholds on the validation
-    partition, and write the model with its card. Resumes from `<out>.work/` if it exists.
+class _ProcessState:
+    """train() sets process-wide seeds and op determinism; this puts them back afterwards, so a
+    caller (the app, a test) is left as it was."""
 
-    Returns the card (a dict)."""
+    def __enter__(self):
+        from tensorflow.python.framework import config  # the public API has no getter/disable
+
+        self.python, self.numpy = random.getstate(), np.random.get_state()
+        self.deterministic = config.is_op_determinism_enabled()
+        return self
+
+    def __exit__(self, *exc):
+        from tensorflow.python.framework import config
+
+        random.setstate(self.python)
+        np.random.set_state(self.numpy)
+        if not self.deterministic:
+            config.disable_op_determinism()
+        return False
+
+
+def _datasets(config: TrainConfig, data, log):
+    """(fit, selection, val) as (frame source, rows or paths, labels): frame source is the cache's
+    frame array for pipeline frames, None for the original files. Images where the scan's
+    detector finds no face are skipped and counted."""
+    from photo_sorter import celeba, data as frames_data
+
+    train_all, val_set = data.partition("train"), data.partition("val")
+    if config.max_images and len(train_all.names) > config.max_images:
+        pick = np.random.default_rng(config.seed).choice(len(train_all.names), config.max_images, replace=False)
+        train_all = train_all.subset(np.sort(pick))
+    if not len(train_all.names):
+        raise celeba.CelebAError(f"{config.celeba}: no training images found")
+    fit_set, selection = train_all.split_by_identity(config.selection_fraction, config.seed)
+    if not len(val_set.names):  # no validation images: the final figures come from the selection slice
+        val_set = selection
+    log(f"train {len(fit_set.names):,} images, selection {len(selection.names):,} "
+        f"(identity-disjoint, from train), validation {len(val_set.names):,}")
+    if config.frames == "original":
+        return [(None, s.paths, s.labels) for s in (fit_set, selection, val_set)], {}
+    if config.frames != "pipeline":
+        raise TrainingError(f"unknown frames {config.frames!r}; use pipeline or original")
+    every = data.subset(np.isin(data.partitions, [0, 1]) | np.isin(data.names, train_all.names))
+    cache = frames_data.build_frame_cache(every.paths, every.names, config.frame_cache, log=log)
+    out, skipped = [], {}
+    for name, part in (("train", fit_set), ("selection", selection), ("validation", val_set)):
+        rows = cache.index(part.names)
+        skipped[name] = int((rows < 0).sum())
+        out.append((cache.frames, rows[rows >= 0], part.labels[rows >= 0]))
+    log(f"pipeline frames: no face found in {skipped} images (skipped)")
+    return out, skipped
+
+
+def _dataset(source, batch_size, **kw):
+    from photo_sorter import data
+
+    frames, items, labels = source
+    if frames is None:
+        return data.make_dataset(items, labels, batch_size, **kw)
+    return data.cache_dataset(frames, items, labels, batch_size, **kw)
+
+
+def train(config: TrainConfig, callbacks=(), cancel=None, log=print) -> dict:
+    """Train, keep the epoch with the best selection loss, choose thresholds on the selection
+    slice, measure the final figures on the validation partition, and write the model, its card
+    and the result files (`<out>.results/`). Resumes from `<out>.work/` if it exists.
+
+    Returns the card (a dict), or {"cancelled": True, ...}."""
+    with _ProcessState():
+        return _train(config, callbacks, cancel, log)
+
+
+def _train(config: TrainConfig, callbacks, cancel, log) -> dict:
     import keras
     import tensorflow as tf
 
-    from photo_sorter import celeba, evaluation
+    from photo_sorter import celeba, evaluation, model_card
 
     def cancelled() -> bool:
         return cancel is not None and cancel.is_set()
 
     keras.utils.set_random_seed(config.seed)
     tf.config.experimental.enable_op_determinism()
+    if config.augment not in __import__("photo_sorter.data", fromlist=["AUGMENTS"]).AUGMENTS:
+        raise TrainingError(f"unknown augment {config.augment!r}; use robust, article, light or none")
     data = celeba.load(config.celeba).select(config.attributes, config.drop)
     log(f"CelebA: {data.summary}")
-    train_set, val_set = data.partition("train"), data.partition("val")
-    if config.max_images and len(train_set.names) > config.max_images:
-        pick = np.random.default_rng(config.seed).choice(len(train_set.names), config.max_images, replace=False)
-        train_set = train_set.subset(np.sort(pick))
-    if not len(train_set.names):
-        raise celeba.CelebAError(f"{config.celeba}: no training images found")
-    if not len(val_set.names):  # a folder without validation images: hold out 10 % of train
-        idx = np.random.default_rng(config.seed).permutation(len(train_set.names))
-        n_val = max(1, len(idx) // 10)
-        val_set, train_set = train_set.subset(np.sort(idx[:n_val])), train_set.subset(np.sort(idx[n_val:]))
-    log(f"train {len(train_set.names):,} images, validation {len(val_set.names):,}")
+    (fit_src, sel_src, val_src), skipped = _datasets(config, data, log)
 
     out = Path(config.out)
     work = out.with_name(out.name + ".work")
@@ -247,11 +250,11 @@ def train(config: TrainConfig, callbacks=(), cancel=None, log=print) -> dict:
     (work / "config.json").write_text(json.dumps(asdict(config), indent=2))
 
     model = build_model(len(data.attributes), config.image_size, config.alpha, config.init, config.dropout)
-    loss = make_loss(config.loss, train_set.labels.mean(0))
-    steps = math.ceil(len(train_set.names) / config.batch_size)
-    train_ds = make_dataset(train_set.paths, train_set.labels, config.batch_size, config.augment,
-                            shuffle=True, seed=config.seed, repeat=True)
-    val_ds = make_dataset(val_set.paths, val_set.labels, config.batch_size)
+    loss = make_loss(config.loss, fit_src[2].mean(0))
+    steps = math.ceil(len(fit_src[2]) / config.batch_size)
+    train_ds = _dataset(fit_src, config.batch_size, augment=config.augment, shuffle=True,
+                        seed=config.seed, repeat=True)
+    sel_ds = _dataset(sel_src, 64)
     best, head_done = work / "best.keras", work / "head.weights.h5"
 
     def fit(lr, first, last, backup, extra=()):
@@ -259,60 +262,59 @@ def train(config: TrainConfig, callbacks=(), cancel=None, log=print) -> dict:
                else keras.optimizers.Adam(learning_rate=lr))
         model.compile(optimizer=opt, loss=loss, metrics=[keras.metrics.BinaryAccuracy(name="accuracy")])
         # kept after the run: a later call with more epochs, or after a cancel, resumes from it
-        cbs = [keras.callbacks.BackupAndRestore(str(work / backup), delete_checkpoint=False),
-               keras.callbacks.CSVLogger(str(work / "log.csv"), append=True),
-               _cancel_callback(cancelled), *extra, *callbacks]
-        model.fit(train_ds, validation_data=val_ds, initial_epoch=first, epochs=last,
+        cbs = [_cancel_callback(cancelled),
+               keras.callbacks.BackupAndRestore(str(work / backup), delete_checkpoint=False),
+               keras.callbacks.CSVLogger(str(work / "log.csv"), append=True), *extra, *callbacks]
+        model.fit(train_ds, validation_data=sel_ds, initial_epoch=first, epochs=last,
                   steps_per_epoch=steps, callbacks=cbs, verbose=2 if log is print else 0)
 
     start = time.time()
-    head_epochs = min(config.head_epochs, config.epochs) if config.init != "none" else 0
-    fine_lr = config.learning_rate if config.init == "none" else config.finetune_learning_rate
+    pretrained = config.init != "none"
+    head_epochs = min(config.head_epochs, config.epochs) if pretrained and not config.init.startswith("keras:") else 0
+    fine_lr = config.finetune_learning_rate if pretrained else config.learning_rate
     backbone = next(layer for layer in model.layers if isinstance(layer, keras.Model))
-    if head_epochs and head_done.exists():
-        model.load_weights(head_done)
-    elif head_epochs:
-        _set_trainable(backbone, False, config.init)
-        fit(config.learning_rate, 0, head_epochs, "backup_head")
-        if not cancelled():
+    try:
+        if head_epochs and head_done.exists():
+            model.load_weights(head_done)
+        elif head_epochs:
+            _set_trainable(backbone, False, config.init)
+            fit(config.learning_rate, 0, head_epochs, "backup_head")
             model.save_weights(head_done)
-    if config.epochs > head_epochs and not cancelled():
-        _set_trainable(backbone, True, config.init)
-        fit(fine_lr, head_epochs, config.epochs, "backup", [
-            keras.callbacks.ModelCheckpoint(
-                str(best), monitor="val_loss", save_best_only=True,
-                initial_value_threshold=_best_val_loss(work / "log.csv", head_epochs) if best.exists() else None),
-            keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience)])
-    seconds = time.time() - start
-    if cancelled():
+        if config.epochs > head_epochs:
+            _set_trainable(backbone, True, config.init)
+            fit(fine_lr, head_epochs, config.epochs, "backup", [
+                keras.callbacks.ModelCheckpoint(
+                    str(best), monitor="val_loss", save_best_only=True,
+                    initial_value_threshold=_best_val_loss(work / "log.csv", head_epochs) if best.exists() else None),
+                keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience)])
+    except Cancelled:
         return {"cancelled": True, "work_dir": str(work)}
+    seconds = time.time() - start
     if best.exists():
         model = keras.saving.load_model(best, compile=False)
     history = _read_log(work / "log.csv")
 
-    val_probs, val_labels = evaluation.predict_dataset(  # unreadable images are left out
-        lambda x: model(x, training=False), make_dataset(val_set.paths, val_set.labels, 64))
-    thresholds, metrics = evaluation.calibrate(val_probs, val_labels, data.attributes, config.seed)
-    card = {
-        "name": out.stem,
-        "attributes": data.attributes,
-        "input_size": config.image_size,
-        "frame": {"width": FRAME_WIDTH, "height": FRAME_HEIGHT,
-                  "definition": "CelebA aligned frame (img_align_celeba geometry), uint8 RGB"},
-        "preprocessing": "inside the model: resize to input_size x input_size (bilinear, antialias), x/127.5-1",
-        "thresholds": thresholds,
-        "metrics": metrics,
+    serve = tf.function(lambda x: model(x, training=False))
+    sel_probs, sel_labels = evaluation.predict_dataset(serve, _dataset(sel_src, 64))
+    thresholds, unreliable, selection = evaluation.calibrate(sel_probs, sel_labels, data.attributes,
+                                                             config.precision_floor)
+    val_probs, val_labels = evaluation.predict_dataset(serve, _dataset(val_src, 64))
+    results = {
         "history": history,
-        "training": {**asdict(config), "seconds": round(seconds, 1), "epochs_run": len(history.get("loss", [])),
-                     "train_images": int(len(train_set.names)), "val_images": int(len(val_set.names)),
-                     "machine": _machine()},
-        "data": f"CelebA ({data.summary}); {data.layout} layout; image folders: "
-                + ", ".join(d.name for d in data.image_dirs),
-        "seed": config.seed,
-        "training_command": training_command(config),
-        "license": "Trained on CelebA: for non-commercial research purposes only.",
+        "selection": {**selection, "thresholds": thresholds, "unreliable": unreliable},
+        "validation": evaluation.evaluate_predictions(val_probs, val_labels, data.attributes,
+                                                      thresholds, unreliable),
+        "validation_threshold_0.5": evaluation.evaluate_predictions(val_probs, val_labels, data.attributes,
+                                                                    unreliable=unreliable),
+        "run": {"config": asdict(config), "seconds": round(seconds, 1), "machine": _machine(),
+                "training_command": training_command(config), "skipped_no_face": skipped,
+                "images": {"train": len(fit_src[2]), "selection": len(sel_src[2]), "validation": len(val_src[2])},
+                "data": f"CelebA ({data.summary}); {data.layout} layout; image folders: "
+                        + ", ".join(d.name for d in data.image_dirs)},
     }
     out.parent.mkdir(parents=True, exist_ok=True)
+    model_card.write_results(model_card.results_dir(out), results)
+    card = model_card.build_card(out.stem, data.attributes, config.image_size, results)
     model.save(out)
     out.with_suffix(".json").write_text(json.dumps(card, indent=2))
     return card

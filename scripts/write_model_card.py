@@ -1,81 +1,65 @@
-"""Write models/README.md (the human model card) from the machine-readable card beside the model.
+"""Generate a model's card (MODEL.json) and models/README.md from its committed result files.
 
-    python scripts/write_model_card.py models/celeba_mobilenetv2.keras [--notes NOTES.md]
+    python scripts/write_model_card.py models/celeba_mobilenetv2.keras [--plots] [--check]
+
+The result files live in `models/<name>.results/` (training: history, selection, validation,
+validation_threshold_0.5, run; benchmarks: robustness; notes: comparisons, fill). Nothing in the
+card or the README is typed by hand. --check regenerates both in memory and exits 1 if the
+committed files differ (a hand edit, or results changed without regenerating).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
-from photo_sorter import evaluation
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from photo_sorter import evaluation, model_card  # noqa: E402
 
 
-def render(card: dict, notes: str = "") -> str:
-    t = card["training"]
-    val = card["metrics"]["validation"]
-    honest = card["metrics"]["validation_cross_fitted"]
-    half = card["metrics"]["validation_threshold_0.5"]
-    rows = evaluation.comparison_rows(val)
-    for row in rows:
-        row["threshold"] = card["thresholds"][row["attribute"]]
-    lines = [
-        f"# {card['name']}: CelebA face-attribute model (MobileNetV2)",
-        "",
-        "The attribute model bundled with photo_sorter. It takes the CelebA aligned face frame "
-        "(178x218 uint8 RGB, as produced by the scan's alignment) and returns one probability per "
-        f"attribute for {len(card['attributes'])} attributes (all of CelebA's 40 but "
-        "`Attractive`, which is subjective and not something a photo organiser should rank people by).",
-        "",
-        "## Figures (validation partition, 780 real CelebA images)",
-        "",
-        "| | mean accuracy | mean balanced accuracy | Smiling |",
-        "|---|---|---|---|",
-        f"| thresholds 0.5 | {100 * half['mean_accuracy']:.2f} % | {100 * half['mean_balanced_accuracy']:.2f} % | {100 * half['per_attribute']['Smiling']['accuracy']:.1f} % |",
-        f"| calibrated thresholds, cross-fitted (honest) | {100 * honest['mean_accuracy']:.2f} % | {100 * honest['mean_balanced_accuracy']:.2f} % | {100 * honest['per_attribute']['Smiling']['accuracy']:.1f} % |",
-        f"| calibrated thresholds, in-sample (optimistic) | {100 * val['mean_accuracy']:.2f} % | {100 * val['mean_balanced_accuracy']:.2f} % | {100 * val['per_attribute']['Smiling']['accuracy']:.1f} % |",
-        "",
-        "Targets on the (held-out) test partition: mean accuracy >= 90.0 %, mean balanced accuracy "
-        ">= 83 %, Smiling >= 92 %. The validation figures above are the proxy; the cross-fitted row "
-        "calibrates thresholds on one half of the validation images and measures on the other.",
-        "",
-        "Per attribute (validation, calibrated thresholds, in-sample), beside the published test "
-        "figures (LNet+ANet, Liu et al. 2015; the Keras MobileNetV2 article; always answering the "
-        "majority class on the test partition):",
-        "",
-        evaluation.markdown_table(rows),
-        "",
-        "## Training",
-        "",
-        f"- Command: `{card['training_command']}`",
-        f"- Data: {card['data']}; {t['train_images']:,} training images, {t['val_images']:,} validation images.",
-        f"- Start: `{t['init']}`; input {t['image_size']} px, alpha {t['alpha']}, batch {t['batch_size']}, "
-        f"loss {t['loss']}, {t['optimizer']} (head {t['learning_rate']}, fine-tune {t['finetune_learning_rate']}), "
-        f"augmentation {t['augment']}, seed {t['seed']}.",
-        f"- Epochs run: {t['epochs_run']} ({t['head_epochs']} head-only); time {t['seconds'] / 60:.0f} min on {t['machine']}.",
-        "",
-        notes.strip(),
-        "",
-        "## Licence",
-        "",
-        "Trained on CelebA (Liu et al., ICCV 2015), which is released for **non-commercial research "
-        "purposes only**; the model inherits that restriction. The ImageNet start comes from Google's "
-        "MobileNetV2 1.0/224 quantized model (Apache-2.0).",
-        "",
-    ]
-    return "\n".join(lines)
+def generate(model_path: Path) -> dict[Path, str]:
+    """{path: text} of the card and the README for this model."""
+    results = model_card.read_results(model_card.results_dir(model_path))
+    config = results["run"]["config"]
+    attributes = results["validation"]["attributes"]
+    card = model_card.build_card(model_path.stem, attributes, config["image_size"], results)
+    card["training_command"] = model_card.command_for(config, model_path)
+    return {model_path.with_suffix(".json"): json.dumps(card, indent=2) + "\n",
+            model_path.parent / "README.md": model_card.render_readme(card, results)}
 
 
-def main() -> None:
+def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
     parser.add_argument("model", type=Path)
-    parser.add_argument("--notes", type=Path, help="markdown to include (comparisons, caveats)")
-    args = parser.parse_args()
-    card = json.loads(args.model.with_suffix(".json").read_text())
-    notes = args.notes.read_text() if args.notes else ""
-    (args.model.parent / "README.md").write_text(render(card, notes))
+    parser.add_argument("--check", action="store_true", help="fail if the committed card or README differ")
+    parser.add_argument("--plots", metavar="CELEBA", help="also redraw models/plots/ (frequencies from this CelebA folder)")
+    args = parser.parse_args(argv)
+    try:
+        files = generate(args.model)
+    except (FileNotFoundError, KeyError, ValueError) as exc:
+        print(f"write_model_card: {exc}", file=sys.stderr)
+        return 2
+    if args.check:
+        stale = [str(p) for p, text in files.items() if not p.is_file() or p.read_text() != text]
+        if stale:
+            print("generated from the result files, these differ (edited by hand?): " + ", ".join(stale),
+                  file=sys.stderr)
+            return 1
+        return 0
+    for path, text in files.items():
+        path.write_text(text)
+    if args.plots:
+        from photo_sorter import celeba
+
+        results = model_card.read_results(model_card.results_dir(args.model))
+        train = celeba.load(args.plots).partition("train").select(results["validation"]["attributes"])
+        evaluation.plot_all(args.model.parent / "plots", results["validation"], train.frequencies(),
+                            results["history"])
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -81,4 +81,8 @@ def test_real_celeba(shared_dir):
     data = celeba.load(shared_dir / "celeba")
     assert data.n_rows == 202_599
     assert len(data.partition("val").names) == 780
-    assert len(data.partition("train").names) == 14_283
+    assert len(data.partition("train").names) == 24_010
+    assert (data.identities >= 0).all()  # identity_CelebA.txt covers every image
+    rest, held = data.partition("train").split_by_identity(0.1, seed=1)
+    assert not set(rest.identities) & set(held.identities)
+    assert 0.07 < len(held.names) / 24_010 < 0.13

@@ -80,7 +80,7 @@ def with_bad_images(root):
 def test_unreadable_images_are_dropped_with_their_labels(tmp_path):
     """The training and evaluation pipeline drops files that are not images; each prediction
     still meets its own image's labels."""
-    from photo_sorter.training import make_dataset
+    from photo_sorter.data import make_dataset
 
     data = celeba.load(with_bad_images(make_celeba(tmp_path, n=10)))
     labels = np.repeat(np.arange(10, dtype=np.float32)[:, None], 2, axis=1)  # row i is labelled i

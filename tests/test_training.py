@@ -5,7 +5,8 @@ import pytest
 from celeba_factory import make_celeba
 
 from photo_sorter import celeba
-from photo_sorter.training import TrainConfig, TrainingError, build_model, make_dataset, make_loss, train
+from photo_sorter.data import make_dataset
+from photo_sorter.training import TrainConfig, TrainingError, build_model, make_loss, train
 
 pytestmark = pytest.mark.slow  # training
 
@@ -65,21 +66,103 @@ def test_losses_prefer_right_answers(name):
 def _tiny_config(root, out, **kw):
     base = dict(celeba=str(root), out=str(out), attributes=["Smiling", "Male"], image_size=32,
                 alpha=0.35, epochs=30, batch_size=16, augment="none", learning_rate=3e-3, patience=100,
-                dropout=0.0, seed=7)
+                dropout=0.0, seed=7, frames="original")
     return TrainConfig(**{**base, **kw})
 
 
-def test_tiny_training_overfits_and_is_deterministic(tiny_celeba, tmp_path):
-    card = train(_tiny_config(tiny_celeba, tmp_path / "a.keras"), log=lambda *_: None)
+@pytest.fixture(scope="module")
+def tiny_model(tiny_celeba, tmp_path_factory):
+    out = tmp_path_factory.mktemp("tiny") / "a.keras"
+    return out, train(_tiny_config(tiny_celeba, out), log=lambda *_: None)
+
+
+def test_tiny_training_overfits_and_is_deterministic(tiny_celeba, tiny_model, tmp_path):
+    out, card = tiny_model
     # Keras' training-mode accuracy on the images it sees; inference-mode batch-norm averages of a
     # from-scratch net lag behind in so few steps (the app's model starts from ImageNet instead)
     assert max(card["history"]["accuracy"][-5:]) >= 0.95
     assert card["history"]["loss"][-1] < card["history"]["loss"][0] / 4
     assert set(card["thresholds"]) == {"Smiling", "Male"}
-    assert json.loads((tmp_path / "a.json").read_text())["attributes"] == ["Smiling", "Male"]
+    assert json.loads(out.with_suffix(".json").read_text())["attributes"] == ["Smiling", "Male"]
+    assert card["best_epoch"] is not None and 1 <= card["best_epoch"] <= 30
     card2 = train(_tiny_config(tiny_celeba, tmp_path / "b.keras", epochs=3), log=lambda *_: None)
     card3 = train(_tiny_config(tiny_celeba, tmp_path / "c.keras", epochs=3), log=lambda *_: None)
     assert card2["history"]["loss"] == card3["history"]["loss"]
+
+
+def test_training_leaves_process_wide_state_as_it_was(tiny_celeba, tmp_path):
+    from tensorflow.python.framework import config
+
+    np.random.seed(123)
+    before = np.random.get_state()[1].copy()
+    train(_tiny_config(tiny_celeba, tmp_path / "s.keras", epochs=1), log=lambda *_: None)
+    assert np.array_equal(np.random.get_state()[1], before)
+    assert not config.is_op_determinism_enabled()
+
+
+def test_cancel_mid_epoch_keeps_only_finished_epochs_and_resume_finishes(tiny_celeba, tmp_path):
+    import threading
+
+    import keras
+
+    out = tmp_path / "k.keras"
+    cancel = threading.Event()
+
+    class CancelInSecondEpoch(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if self.epoch == 1 and batch == 1:
+                cancel.set()
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+    seen = []
+
+    class Ends(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append(epoch)
+
+    result = train(_tiny_config(tiny_celeba, out, epochs=3, batch_size=4), callbacks=[CancelInSecondEpoch(), Ends()],
+                   cancel=cancel, log=lambda *_: None)
+    assert result["cancelled"] and not out.exists()
+    rows = (tmp_path / "k.keras.work" / "log.csv").read_text().splitlines()
+    assert [r.split(",")[0] for r in rows[1:]] == ["0"]  # the partial second epoch is not logged
+    assert seen == [0]                                    # nor reported as finished
+    card = train(_tiny_config(tiny_celeba, out, epochs=3, batch_size=4), log=lambda *_: None)
+    assert len(card["history"]["loss"]) == 3 and out.exists()
+
+
+def test_fine_tuning_an_existing_model(tiny_celeba, tiny_model, tmp_path):
+    source, _ = tiny_model
+    card = train(_tiny_config(tiny_celeba, tmp_path / "f.keras", epochs=1, init=f"keras:{source}"),
+                 log=lambda *_: None)
+    assert card["attributes"] == ["Smiling", "Male"] and (tmp_path / "f.keras").exists()
+    with pytest.raises(TrainingError, match="does not exist"):
+        build_model(2, init=f"keras:{tmp_path / 'missing.keras'}")
+
+
+def test_card_is_generated_from_the_result_files_and_a_hand_edit_is_detected(tiny_model):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out, _ = tiny_model
+    script = [sys.executable, str(Path(__file__).resolve().parent.parent / "scripts" / "write_model_card.py"), str(out)]
+    assert subprocess.run(script, capture_output=True).returncode == 0
+    card = json.loads(out.with_suffix(".json").read_text())
+    results = json.loads((out.parent / "a.results" / "selection.json").read_text())
+    assert card["thresholds"] == results["thresholds"] and card["unreliable"] == results["unreliable"]
+    assert f"--out {out}" in card["training_command"]
+    readme = (out.parent / "README.md").read_text()
+    assert "do not edit by hand" in readme and "| Smiling" in readme
+    assert subprocess.run([*script, "--check"], capture_output=True).returncode == 0
+    edited = dict(card, thresholds={**card["thresholds"], "Smiling": 0.01})
+    out.with_suffix(".json").write_text(json.dumps(edited, indent=2) + "\n")
+    check = subprocess.run([*script, "--check"], capture_output=True, text=True)
+    assert check.returncode == 1 and "edited by hand" in check.stderr
+    (out.parent / "README.md").write_text(readme.replace("Smiling", "Smiling!"))
+    subprocess.run(script, check=True, capture_output=True)  # regenerate: both back
+    assert json.loads(out.with_suffix(".json").read_text()) == card and "Smiling!" not in (out.parent / "README.md").read_text()
 
 
 def test_training_resumes_from_its_work_folder(tiny_celeba, tmp_path):

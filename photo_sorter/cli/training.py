@@ -17,7 +17,8 @@ def register(subparsers) -> None:
     p.add_argument("--drop", nargs="+", default=["Attractive"], help="attributes to leave out (default: Attractive)")
     p.add_argument("--image-size", type=int_arg(32, 4096), default=96)
     p.add_argument("--alpha", type=float_arg(0, 4, above=True), default=1.0)
-    p.add_argument("--init", default="none", help="none | imagenet | tflite:PATH")
+    p.add_argument("--init", default="none",
+                   help="none | imagenet | tflite:PATH | keras:PATH (fine-tune an existing model)")
     p.add_argument("--epochs", type=int_arg(1, 100_000), default=5)
     p.add_argument("--batch-size", type=int_arg(1, 65_536), default=32)
     p.add_argument("--loss", default="bce", choices=["bce", "weighted_bce", "focal", "cosine"])
@@ -27,7 +28,15 @@ def register(subparsers) -> None:
     p.add_argument("--finetune-learning-rate", type=float_arg(0, 10, above=True), default=1e-4,
                    help="whole network after the warm-up, for pretrained starts")
     p.add_argument("--head-epochs", type=int_arg(0, 100_000), default=1, help="pretrained starts: head-only epochs first")
-    p.add_argument("--augment", default="article", choices=["article", "light", "none"])
+    p.add_argument("--augment", default="robust", choices=["robust", "article", "light", "none"],
+                   help="robust: real-photo degradations + context loss (default)")
+    p.add_argument("--frames", default="pipeline", choices=["pipeline", "original"],
+                   help="pipeline: CelebA run through the scan's detector and aligner, cached (default)")
+    p.add_argument("--frame-cache", help="folder of the pipeline-frame cache (default: user cache folder)")
+    p.add_argument("--selection-fraction", type=float_arg(0, 1, above=True), default=0.1,
+                   help="share of train identities held out to pick the epoch and thresholds")
+    p.add_argument("--precision-floor", type=float_arg(0, 1), default=0.85,
+                   help="thresholds: most accurate one whose tags reach this precision")
     p.add_argument("--dropout", type=float_arg(0, 1), default=0.5)
     p.add_argument("--patience", type=int_arg(0, 100_000), default=3, help="early stopping: epochs without a better validation loss")
     p.add_argument("--seed", type=int_arg(0, 2**32 - 1), default=42)
@@ -48,10 +57,12 @@ def register(subparsers) -> None:
     p.add_argument("--plots", help="folder for PNG plots")
     p.set_defaults(func=_evaluate)
 
-    p = subparsers.add_parser("calibrate", help="re-calibrate a model's thresholds on the validation partition")
+    p = subparsers.add_parser("calibrate", help="choose a model's thresholds again (tags that can be trusted)")
     p.add_argument("--celeba", required=True)
     p.add_argument("--model", required=True, help="MODEL.keras whose card is updated")
-    p.add_argument("--criterion", default="blend", help="blend | accuracy | balanced_accuracy | f1")
+    p.add_argument("--partition", default="val", choices=["train", "val"],
+                   help="images to choose on (use a slice the model was not trained on)")
+    p.add_argument("--precision-floor", type=float_arg(0, 1), default=0.85)
     p.add_argument("--seed", type=int_arg(0, 2**32 - 1), default=42)
     p.set_defaults(func=_calibrate)
 
@@ -81,7 +92,8 @@ def _train(args) -> int:
         batch_size=args.batch_size, loss=args.loss, optimizer=args.optimizer,
         learning_rate=args.learning_rate, finetune_learning_rate=args.finetune_learning_rate,
         head_epochs=args.head_epochs, augment=args.augment, dropout=args.dropout, patience=args.patience, seed=args.seed,
-        max_images=args.max_images)
+        max_images=args.max_images, frames=args.frames, frame_cache=args.frame_cache,
+        selection_fraction=args.selection_fraction, precision_floor=args.precision_floor)
     try:
         card = train(config)
     except (celeba.CelebAError, TrainingError, FileNotFoundError) as exc:
@@ -89,11 +101,12 @@ def _train(args) -> int:
     report = card["metrics"]["validation"]
     if args.plots:
         data = celeba.load(args.celeba).select(config.attributes, config.drop)
-        evaluation.plot_all(Path(args.plots), report, data.partition("train").frequencies(),
-                            Path(args.out + ".work") / "log.csv")
-    summary = {"model": args.out, "mean_accuracy": report["mean_accuracy"],
-               "mean_balanced_accuracy": report["mean_balanced_accuracy"],
-               "seconds": card["training"]["seconds"]}
+        evaluation.plot_all(Path(args.plots), report, data.partition("train").frequencies(), card["history"])
+    if card.get("cancelled"):
+        raise UserError("training was cancelled")
+    summary = {"model": args.out, **{k: report[k] for k in (
+        "mean_accuracy", "mean_auc", "mean_precision", "mean_balanced_accuracy")},
+               "unreliable": sorted(card["unreliable"]), "seconds": card["training"]["seconds"]}
     emit(summary, args.json, evaluation.markdown_table(evaluation.comparison_rows(report))
          + f"\nsaved {args.out}")
     return 0
@@ -131,21 +144,23 @@ def _evaluate(args) -> int:
 
 def _calibrate(args) -> int:
     from photo_sorter import celeba, evaluation
+    from photo_sorter.data import make_dataset
     from photo_sorter.model import AttributeModel, ModelError, card_path
-    from photo_sorter.training import make_dataset
 
-    if args.criterion not in evaluation.CRITERIA:
-        raise UserError(f"unknown criterion {args.criterion!r}; use {', '.join(evaluation.CRITERIA)}")
     try:
         model = AttributeModel.load(args.model)
-        data = celeba.load(args.celeba).partition("val").select(model.attributes)
+        data = celeba.load(args.celeba).partition(args.partition).select(model.attributes)
         probs, labels = evaluation.predict_dataset(model.predict, make_dataset(data.paths, data.labels, 64))
     except (celeba.CelebAError, ModelError) as exc:
         raise UserError(str(exc)) from None
-    thresholds, metrics = evaluation.calibrate(probs, labels, model.attributes, args.seed, args.criterion)
-    card = {**model.card, "thresholds": thresholds, "metrics": {**model.card.get("metrics", {}), **metrics}}
+    thresholds, unreliable, metrics = evaluation.calibrate(probs, labels, model.attributes, args.precision_floor)
+    honest = evaluation.cross_fitted(probs, labels, model.attributes, args.seed, args.precision_floor)
+    card = {**model.card, "thresholds": thresholds, "unreliable": unreliable,
+            "metrics": {**model.card.get("metrics", {}), "threshold_rule": metrics["threshold_rule"],
+                        f"{args.partition}_calibration": metrics["selection"], f"{args.partition}_cross_fitted": honest}}
     card_path(model.path).write_text(json.dumps(card, indent=2))
-    print(json.dumps({k: metrics["validation_cross_fitted"][k] for k in ("mean_accuracy", "mean_balanced_accuracy")}))
+    print(json.dumps({"cross_fitted": {k: honest[k] for k in ("mean_accuracy", "mean_precision")},
+                      "unreliable": sorted(unreliable)}))
     return 0
 
 

@@ -1,0 +1,185 @@
+"""The model card (JSON beside the model) and its human version, built only from result files.
+
+A training run writes its results (history, selection-slice thresholds, validation figures, run
+facts) as JSON files in `<model>.results/`; benchmarks add theirs (robustness) to the same folder.
+The card and models/README.md are generated from those files by scripts/write_model_card.py,
+never edited by hand: `--check` regenerates them and fails on any difference.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from photo_sorter import evaluation
+from photo_sorter.model import FRAME_HEIGHT, FRAME_WIDTH
+
+RESULT_FILES = ("history", "selection", "validation", "validation_threshold_0.5", "run")
+LICENSE = "Trained on CelebA: for non-commercial research purposes only."
+
+
+def results_dir(model_path: str | Path) -> Path:
+    model_path = Path(model_path)
+    return model_path.with_name(model_path.stem + ".results")
+
+
+def write_results(directory: Path, results: dict) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    for key, value in results.items():
+        (directory / f"{key}.json").write_text(json.dumps(value, indent=1, sort_keys=True) + "\n")
+
+
+def read_results(directory: Path) -> dict:
+    """All result files of a folder (the required ones must be there)."""
+    missing = [k for k in RESULT_FILES if not (directory / f"{k}.json").is_file()]
+    if missing:
+        raise FileNotFoundError(f"{directory}: result file(s) missing: {', '.join(missing)}")
+    return {p.stem: json.loads(p.read_text()) for p in sorted(directory.glob("*.json"))}
+
+
+def best_epoch(history: dict) -> int | None:
+    """1-based epoch with the lowest selection loss (the checkpoint kept), None without one."""
+    losses = history.get("val_loss") or []
+    return 1 + min(range(len(losses)), key=losses.__getitem__) if losses else None
+
+
+def command_for(config: dict, model_path: Path) -> str:
+    """The headless command that reproduces the run, writing to where the model now lives."""
+    from photo_sorter.training import TrainConfig, training_command
+
+    fields = {k: v for k, v in config.items() if k in TrainConfig.__dataclass_fields__}
+    return training_command(TrainConfig(**{**fields, "out": str(model_path)}))
+
+
+def _digest(results: dict) -> str:
+    return hashlib.sha256(json.dumps(results, sort_keys=True).encode()).hexdigest()
+
+
+def build_card(name: str, attributes: list[str], input_size: int, results: dict) -> dict:
+    """The card the app reads (attributes, thresholds, unreliable, input size) with the figures
+    and the facts of the run, all taken from `results`."""
+    run, selection = results["run"], results["selection"]
+    config = run["config"]
+    return {
+        "name": name,
+        "attributes": list(attributes),
+        "input_size": input_size,
+        "frame": {"width": FRAME_WIDTH, "height": FRAME_HEIGHT,
+                  "definition": "CelebA aligned frame (img_align_celeba geometry), uint8 RGB",
+                  "source": "pipeline frames: the scan's MTCNN + aligner on CelebA images"
+                  if config.get("frames") == "pipeline" else "the original CelebA frames"},
+        "preprocessing": "inside the model: resize to input_size x input_size (bilinear, antialias), x/127.5-1",
+        "thresholds": selection["thresholds"],
+        "unreliable": selection["unreliable"],
+        "metrics": {
+            "threshold_rule": selection["threshold_rule"],
+            "validation": results["validation"],
+            "validation_threshold_0.5": results["validation_threshold_0.5"],
+            "selection": {k: v for k, v in selection["selection"].items() if k != "per_attribute"},
+            **({"robustness": results["robustness"]} if "robustness" in results else {}),
+        },
+        "history": results["history"],
+        "best_epoch": best_epoch(results["history"]),
+        "training": {**config, "seconds": run["seconds"], "epochs_run": len(results["history"].get("loss", [])),
+                     "images": run["images"], "skipped_no_face": run["skipped_no_face"],
+                     "machine": run["machine"]},
+        "data": run["data"],
+        "seed": config.get("seed"),
+        "training_command": run["training_command"],
+        "license": LICENSE,
+        "results_sha256": _digest(results),
+    }
+
+
+def _pct(value) -> str:
+    return "undefined" if value is None else f"{100 * value:.1f}"
+
+
+def render_readme(card: dict, results: dict) -> str:
+    """models/README.md: the human card, every figure from the result files."""
+    val, half = results["validation"], results["validation_threshold_0.5"]
+    sel = results["selection"]["selection"]
+    run = results["run"]
+    rows = evaluation.comparison_rows(val)
+    ref_mean = evaluation.mean_row(rows)
+    undefined = val["undefined"]
+    lines = [
+        f"# {card['name']}: CelebA face-attribute model (MobileNetV2)",
+        "",
+        "Generated by `scripts/write_model_card.py` from the result files in "
+        f"`models/{card['name']}.results/`; do not edit by hand (`--check` detects it).",
+        "",
+        f"Input: the aligned CelebA frame ({FRAME_WIDTH}x{FRAME_HEIGHT} uint8 RGB) as the scan makes it; "
+        f"output: one probability for each of {len(card['attributes'])} attributes (CelebA's 40 but "
+        "`Attractive`, which a photo organiser should not rank people by). Training frames: "
+        f"{card['frame']['source']}.",
+        "",
+        "## Training",
+        "",
+        f"- Command (reproduces this model): `{card['training_command']}`",
+        f"- Images: {run['images']['train']:,} train, {run['images']['selection']:,} selection "
+        f"(identity-disjoint slice of the train partition: best epoch and thresholds), "
+        f"{run['images']['validation']:,} validation (official partition, final figures only). "
+        f"No face found by the scan's detector (skipped): {run['skipped_no_face']}.",
+        f"- Epochs run: {card['training']['epochs_run']}, best (lowest selection loss): {card['best_epoch']}; "
+        f"{run['seconds'] / 60:.0f} min on {run['machine']}.",
+        f"- Thresholds: {results['selection']['threshold_rule']}, chosen on the selection slice.",
+        "",
+        "## Validation figures (official validation partition, pipeline frames)",
+        "",
+        "| figure | shipped thresholds | threshold 0.5 | selection slice (in-sample) |",
+        "|---|---|---|---|",
+    ]
+    for key, label in (("accuracy", "mean accuracy"), ("auc", "mean ROC-AUC"),
+                       ("precision", "mean tag precision"), ("balanced_accuracy", "mean balanced accuracy")):
+        lines.append(f"| {label} | {_pct(val['mean_' + key])} | {_pct(half['mean_' + key])} | "
+                     f"{_pct(sel['mean_' + key])} |")
+    lines += [
+        f"| tag precision, reliable attributes only | {_pct(val['mean_precision_reliable'])} | "
+        f"{_pct(half['mean_precision_reliable'])} | {_pct(sel['mean_precision_reliable'])} |",
+        f"| Smiling accuracy | {_pct(val['per_attribute']['Smiling']['accuracy'])} | "
+        f"{_pct(half['per_attribute']['Smiling']['accuracy'])} | "
+        f"{_pct(sel['per_attribute']['Smiling']['accuracy'])} |" if "Smiling" in val["per_attribute"] else "",
+        "",
+        f"Undefined figures are left out of the means: balanced accuracy and AUC of "
+        f"{undefined['balanced_accuracy']} attribute(s) without positives or negatives, tag precision of "
+        f"{undefined['precision']} attribute(s) that showed no tag.",
+        "",
+    ]
+    if card["unreliable"]:
+        lines += ["## Unreliable attributes", "",
+                  "Their tags could not reach precision 0.5 on the selection slice. They are predicted, "
+                  "stored and sortable, shown greyed in the app, and never written as keywords.", ""]
+        lines += [f"- `{a}`: {why}" for a, why in card["unreliable"].items()] + [""]
+    if "robustness" in results:
+        rob = results["robustness"]
+        lines += ["## Robustness (validation partition through detect + align)", "",
+                  f"`{rob.get('command', 'python benchmarks/bench_robustness.py')}`", "",
+                  "| condition | mean accuracy | mean AUC | tag precision | Male | Smiling | Eyeglasses | no face |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for name, r in rob["conditions"].items():
+            lines.append(f"| {name} | {_pct(r['mean_accuracy'])} | {_pct(r['mean_auc'])} | "
+                         f"{_pct(r['mean_precision'])} | {_pct(r['Male'])} | {_pct(r['Smiling'])} | "
+                         f"{_pct(r['Eyeglasses'])} | {r['n_no_face']} |")
+        lines.append("")
+    for extra in ("comparisons", "fill"):
+        if extra in results:
+            lines += [f"## {results[extra]['title']}", "", results[extra]["text"], ""]
+    lines += [
+        "## Per attribute (validation, shipped thresholds) beside the published figures", "",
+        "| attribute | accuracy | AUC | precision | threshold | LNet+ANet | majority |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        a = row["attribute"]
+        m = val["per_attribute"][a]
+        mark = " (unreliable)" if a in card["unreliable"] else ""
+        lines.append(f"| {a}{mark} | {100 * m['accuracy']:.1f} | {_pct(m['auc'])} | {_pct(m['precision'])} | "
+                     f"{m['threshold']:.2f} | {row['lnet_anet'] or '–'} | {row['majority'] or '–'} |")
+    lines += [f"| mean | {100 * val['mean_accuracy']:.1f} | {_pct(val['mean_auc'])} | "
+              f"{_pct(val['mean_precision'])} | | {ref_mean['lnet_anet']:.1f} | {ref_mean['majority']:.1f} |", "",
+              "LNet+ANet and majority figures are on the CelebA test partition (published); ours on "
+              "the validation partition, which is identity-disjoint from training.", "",
+              "## Licence", "", card["license"], ""]
+    return "\n".join(line for line in lines if line is not None)
