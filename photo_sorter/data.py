@@ -232,7 +232,7 @@ def _pool(workers: int | None):
     import multiprocessing
 
     workers = min(2, os.cpu_count() or 1) if workers is None else workers
-    if workers == 0:
+    if workers == 0 or multiprocessing.current_process().daemon:  # a daemon may not have children
         return ThreadPoolExecutor(1)
     return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
 

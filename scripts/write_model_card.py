@@ -25,7 +25,8 @@ def generate(model_path: Path) -> dict[Path, str]:
     results = model_card.read_results(model_card.results_dir(model_path))
     config = results["run"]["config"]
     attributes = results["validation"]["attributes"]
-    card = model_card.build_card(model_path.stem, attributes, config["image_size"], results)
+    size = results["run"].get("input_size", config["image_size"])
+    card = model_card.build_card(model_path.stem, attributes, size, results)
     card["training_command"] = model_card.command_for(config, model_path)
     return {model_path.with_suffix(".json"): json.dumps(card, indent=2) + "\n",
             model_path.parent / "README.md": model_card.render_readme(card, results)}

@@ -12,10 +12,14 @@ def test_evaluate_json_is_exactly_the_documented_shape(tmp_path, capsys):
     out = tmp_path / "eval.json"
     assert cli_main(["evaluate", "--celeba", str(root), "--partition", "all", "--json", str(out)]) == 0
     result = json.loads(out.read_text())
-    assert set(result) == {"n_images", "attributes", "mean_accuracy", "mean_balanced_accuracy", "per_attribute"}
+    assert set(result) == {"n_images", "attributes", "mean_accuracy", "mean_balanced_accuracy", "mean_auc",
+                           "mean_precision", "mean_precision_reliable", "mean_f1", "undefined", "per_attribute"}
     assert result["n_images"] == 7 and len(result["attributes"]) == 39
+    # the generated images show only Smiling and Male: the other 37 attributes have no positives
+    assert result["undefined"]["auc"] >= 37 and result["undefined"]["balanced_accuracy"] >= 37
     for m in result["per_attribute"].values():
-        assert set(m) == {"accuracy", "balanced_accuracy", "f1", "threshold", "positives"}
+        assert set(m) == {"accuracy", "balanced_accuracy", "precision", "recall", "f1", "auc", "threshold",
+                          "positives", "tags"}
         assert 0 <= m["accuracy"] <= 1 and 0 < m["threshold"] < 1
     assert json.loads(capsys.readouterr().out) == result
 

@@ -83,7 +83,7 @@ def test_training_process_streams_epochs_and_survives_a_killed_child(tmp_path):
     had_tf = "tensorflow" in sys.modules
     celeba = make_celeba(tmp_path / "celeba", n=24, attributes=("Smiling", "Male"))
     config = TrainConfig(celeba=str(celeba), out=str(tmp_path / "m.keras"), attributes=["Male", "Smiling"],
-                         image_size=32, epochs=1, batch_size=8)
+                         image_size=32, epochs=1, batch_size=8, frames="original")
     run = TrainingProcess(config, tmp_path / "training.log")
     run.start()
     events = []

@@ -35,7 +35,7 @@ def register(subparsers) -> None:
     p.add_argument("--frame-cache", help="folder of the pipeline-frame cache (default: user cache folder)")
     p.add_argument("--selection-fraction", type=float_arg(0, 1, above=True), default=0.1,
                    help="share of train identities held out to pick the epoch and thresholds")
-    p.add_argument("--precision-floor", type=float_arg(0, 1), default=0.85,
+    p.add_argument("--precision-floor", type=float_arg(0, 1), default=0.75,
                    help="thresholds: most accurate one whose tags reach this precision")
     p.add_argument("--dropout", type=float_arg(0, 1), default=0.5)
     p.add_argument("--patience", type=int_arg(0, 100_000), default=3, help="early stopping: epochs without a better validation loss")
@@ -62,7 +62,7 @@ def register(subparsers) -> None:
     p.add_argument("--model", required=True, help="MODEL.keras whose card is updated")
     p.add_argument("--partition", default="val", choices=["train", "val"],
                    help="images to choose on (use a slice the model was not trained on)")
-    p.add_argument("--precision-floor", type=float_arg(0, 1), default=0.85)
+    p.add_argument("--precision-floor", type=float_arg(0, 1), default=0.75)
     p.add_argument("--seed", type=int_arg(0, 2**32 - 1), default=42)
     p.set_defaults(func=_calibrate)
 
