@@ -22,11 +22,10 @@ TFLITE = REPO / "resources" / "weights" / "mobilenet_v2_1.0_224_quant.tflite"
 
 def report(measured: dict, command: str) -> dict:
     """title + text (a table) for the model README from the measured figures."""
-    rows = ["| training frames | mean accuracy | mean AUC | tag precision | Male | minutes |",
-            "|---|---|---|---|---|---|"]
+    rows = ["| training frames | mean accuracy | mean AUC | tag precision | Male |", "|---|---|---|---|---|"]
     for frames, r in measured.items():
         rows.append(f"| {frames} | {100 * r['mean_accuracy']:.1f} | {r['mean_auc']:.3f} | "
-                    f"{100 * r['mean_precision']:.1f} | {100 * r['Male']:.1f} | {r['seconds'] / 60:.0f} |")
+                    f"{100 * r['mean_precision']:.1f} | {100 * r['Male']:.1f} |")
     better = max(measured, key=lambda f: measured[f]["mean_auc"])
     text = (f"Short runs of each (`{command}`), measured on the validation partition through detect + "
             "align:\n\n" + "\n".join(rows) + f"\n\nHigher mean AUC: **{better}** frames.")

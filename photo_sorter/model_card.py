@@ -123,7 +123,8 @@ def render_readme(card: dict, results: dict) -> str:
         f"{run['images']['validation']:,} validation (official partition, final figures only). "
         f"No face found by the scan's detector (skipped): {run['skipped_no_face']}.",
         f"- Epochs run: {card['training']['epochs_run']}, best (lowest selection loss): {card['best_epoch']}; "
-        f"{run['seconds'] / 60:.0f} min on {run['machine']}.",
+        f"the last training call took {run['seconds'] / 60:.0f} min on {run['machine']} (a resumed call "
+        "counts only the epochs it ran).",
         f"- Thresholds: {results['selection']['threshold_rule']}, chosen on the selection slice.",
         "",
         "## Validation figures (official validation partition, pipeline frames)",
