@@ -70,6 +70,6 @@ def test_unknown_format_and_bad_model_files(model, tmp_path):
         AttributeModel.load(tmp_path / "missing.keras")
     bad = tmp_path / "bad.keras"
     bad.write_bytes(b"not a zip")
-    (tmp_path / "bad.json").write_text(json.dumps({"attributes": ["Smiling"], "thresholds": {}}))
+    (tmp_path / "bad.json").write_text(json.dumps({"attributes": ["Smiling"], "thresholds": {"Smiling": 0.5}}))
     with pytest.raises(ModelError, match="cannot be loaded"):
         AttributeModel.load(bad)
