@@ -432,3 +432,36 @@ def test_install_page_warns_about_a_majority_only_model(qtbot, tmp_path):
     page.initializePage()
     assert not page.warning.isVisibleTo(page) and page.isComplete()
     assert "Manage attribute models" in page.info.text()
+
+
+def test_purge_missing_lists_what_goes_and_asks_first(crafted_window, monkeypatch):
+    """Removing missing photos shows how many photos, faces and picks go, and the paths; Cancel
+    keeps them, Remove deletes exactly the missing ones."""
+    from PySide6.QtWidgets import QMessageBox
+    from sqlalchemy import update
+
+    from photo_sorter import scan
+    from photo_sorter.store import Photo, session_factory
+
+    win = crafted_window
+    with session_factory(win.engine)() as s:
+        s.execute(update(Photo).where(Photo.id.in_(win.ids[:2])).values(status="missing"))
+        s.commit()
+    shown = []
+
+    def answer(button_text):
+        def exec_(box):
+            shown.append((box.text(), box.detailedText()))
+            wanted = next((b for b in box.buttons() if b.text() == button_text), None)
+            box.clickedButton = lambda: wanted  # noqa: B023 - the box is one-shot
+            return 0
+        return exec_
+
+    monkeypatch.setattr(QMessageBox, "exec", answer("Cancel"))
+    assert win.purge_missing() == 0 and len(scan.list_missing(win.engine)) == 2
+    text, details = shown[-1]
+    assert "2 photo(s)" in text and "2 face(s)" in text
+    assert len(details.splitlines()) == 2
+    monkeypatch.setattr(QMessageBox, "exec", answer("Remove"))
+    assert win.purge_missing() == 2 and scan.list_missing(win.engine) == []
+    assert win.grid_model.rowCount() == 10

@@ -273,6 +273,7 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "&Add folder…", self.library_panel.ask_folder, QKeySequence.StandardKey.Open)
         self._action(file_menu, "Add the &sample library", self.add_sample_library)
         self._action(file_menu, "&Rescan library", lambda: self.start_scan(self.settings.folders), "F5")
+        self._action(file_menu, "Remove &missing photos…", self.purge_missing)
         file_menu.addSeparator()
         self._action(file_menu, "&Preferences…", self.open_preferences, "Ctrl+,")
         self._action(file_menu, "&Quit", self.close, "Ctrl+Q")
@@ -405,6 +406,37 @@ class MainWindow(QMainWindow):
                                      "forgotten; the files were not touched).", 10000)
         self.show_source(("all", None))
         self.refresh()
+
+    def purge_missing(self) -> int:
+        """Forget the photos whose files are gone, after the user has seen what goes with them
+        (their faces and their burst picks); returns how many rows were removed."""
+        from photo_sorter import scan
+        from photo_sorter.store.lock import LibraryBusy
+
+        missing = scan.list_missing(self.engine)
+        if not missing:
+            QMessageBox.information(self, "Remove missing photos", "No photo of the library is missing.")
+            return 0
+        faces = sum(m["faces"] or 0 for m in missing)
+        picks = sum(m["picked"] for m in missing)
+        box = QMessageBox(QMessageBox.Icon.Question, "Remove missing photos",
+                          f"{len(missing)} photo(s) of the library are no longer on disk. Removing them also "
+                          f"removes {faces} face(s)" + (f" and {picks} of your best-photo picks" if picks else "")
+                          + ". A drive that is only unplugged comes back by itself: remove only what is gone "
+                          "for good.", QMessageBox.StandardButton.Cancel, self)
+        remove = box.addButton("Remove", QMessageBox.ButtonRole.DestructiveRole)
+        box.setDetailedText("\n".join(str(m["path"]) for m in missing))
+        box.exec()
+        if box.clickedButton() is not remove:
+            return 0
+        try:
+            removed = scan.purge_missing(self.engine, [m["id"] for m in missing])
+        except LibraryBusy as exc:
+            QMessageBox.warning(self, "Remove missing photos", str(exc))
+            return 0
+        self.statusBar().showMessage(f"Removed {removed} missing photo(s) from the library.", 10000)
+        self.refresh()
+        return removed
 
     # --- scanning ----------------------------------------------------------------------------------
     def start_scan(self, folders: list[str]) -> bool:
