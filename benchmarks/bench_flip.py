@@ -11,21 +11,19 @@ adds at least 0.2 points of mean accuracy.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
-from dataclasses import fields
 from pathlib import Path
-
-import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from report import emit  # noqa: E402 - benchmarks/ is on the path when run as a script
 KEEP_IF_POINTS = 0.2
 
 
 def main(argv=None) -> int:
-    from photo_sorter import celeba, evaluation, training
+    from photo_sorter import evaluation, training
     from photo_sorter.model import AttributeModel
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -35,13 +33,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     model = AttributeModel.load(args.model)
-    known = {f.name for f in fields(training.TrainConfig)}
-    config = training.TrainConfig(**{k: v for k, v in model.card["training"].items() if k in known})
-    config.celeba = args.celeba
-    data = celeba.load(args.celeba).select(model.attributes)
-    (_, (frames, rows, labels), _), _ = training._datasets(config, data, log=lambda *_: None)
-    x = np.asarray(frames[np.sort(rows)])
-    labels = labels[np.argsort(rows)]
+    x, labels = training.selection_frames(model.card, args.celeba)
     start = time.time()
     plain = model.predict(x)
     t_plain = time.time() - start
@@ -62,10 +54,7 @@ def main(argv=None) -> int:
                "Not kept: the gain is under the 0.2 points that would pay for twice the model time."))
     out = {"title": "Test-time flip averaging", "text": text, "results": results, "gain_points": gain, "kept": keep,
            "command": "python benchmarks/bench_flip.py"}
-    print(json.dumps(out, indent=1))
-    if args.out:
-        Path(args.out).write_text(json.dumps(out, indent=1, sort_keys=True) + "\n")
-    return 0
+    return emit(out, args.out)
 
 
 if __name__ == "__main__":

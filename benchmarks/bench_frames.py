@@ -17,6 +17,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from report import emit  # noqa: E402 - benchmarks/ is on the path when run as a script
 TFLITE = REPO / "resources" / "weights" / "mobilenet_v2_1.0_224_quant.tflite"
 
 
@@ -65,10 +67,7 @@ def main(argv=None) -> int:
                                 "Male": r["per_attribute"]["Male"]["accuracy"], "seconds": round(time.time() - start)}
             print(json.dumps({frames: measured[frames]}), flush=True)
     out = report(measured, command)
-    print(json.dumps(out, indent=1))
-    if args.out:
-        Path(args.out).write_text(json.dumps(out, indent=1, sort_keys=True) + "\n")
-    return 0
+    return emit(out, args.out)
 
 
 if __name__ == "__main__":

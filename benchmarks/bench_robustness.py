@@ -24,9 +24,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from report import emit  # noqa: E402 - benchmarks/ is on the path when run as a script
+
 
 def main(argv=None) -> int:
-    from photo_sorter import celeba, data, evaluation
+    from photo_sorter import align, celeba, data, evaluation
     from photo_sorter.model import AttributeModel
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -35,18 +37,17 @@ def main(argv=None) -> int:
     ap.add_argument("--partition", default="val")
     ap.add_argument("--limit", type=int, help="first N images only (quick look)")
     ap.add_argument("--conditions", nargs="+", default=list(data.CONDITIONS), choices=list(data.CONDITIONS))
-    ap.add_argument("--fill", choices=["black", "edge", "reflect"], help="aligner fill (default: align.FILL)")
+    ap.add_argument("--fill", choices=align.FILLS, help="aligner fill (default: align.FILL)")
     ap.add_argument("--out", help="also write the JSON here (e.g. models/<name>.results/robustness.json)")
     ap.add_argument("--compare-fills", action="store_true",
                     help="measure every aligner fill under the given conditions instead (how align.FILL was chosen)")
     args = ap.parse_args(argv)
-    if args.compare_fills:
-        return _compare_fills(args)
-
     model = AttributeModel.load(args.model)
     subset = celeba.load(args.celeba).partition(args.partition).select(model.attributes)
     if args.limit:
         subset = subset.subset(slice(0, args.limit))
+    if args.compare_fills:
+        return _compare_fills(args, model, subset)
     results = {}
     for condition in args.conditions:
         start = time.time()
@@ -66,10 +67,7 @@ def main(argv=None) -> int:
     out = {"command": f"python benchmarks/bench_robustness.py {argv_text}".strip(),
            "model": str(model.path.name), "partition": args.partition, "fill": args.fill or "default",
            "conditions": results}
-    print(json.dumps(out, indent=1))
-    if args.out:
-        Path(args.out).write_text(json.dumps(out, indent=1, sort_keys=True) + "\n")
-    return 0
+    return emit(out, args.out)
 
 
 def fill_report(measured: dict, command: str) -> dict:
@@ -89,26 +87,17 @@ def fill_report(measured: dict, command: str) -> dict:
     return {"title": "Aligner fill", "text": text, "measured": measured, "chosen": best, "command": command}
 
 
-def _compare_fills(args) -> int:
-    from photo_sorter import celeba, evaluation
-    from photo_sorter.model import AttributeModel
+def _compare_fills(args, model, subset) -> int:
+    from photo_sorter import align, evaluation
 
-    model = AttributeModel.load(args.model)
-    subset = celeba.load(args.celeba).partition(args.partition).select(model.attributes)
-    if args.limit:
-        subset = subset.subset(slice(0, args.limit))
     measured = {}
     for condition in args.conditions:
-        for fill in ("black", "edge", "reflect"):
+        for fill in align.FILLS:
             r = evaluation.evaluate_model(model, subset, pipeline=True, condition=condition, fill=fill)
             measured[f"{condition}/{fill}"] = {"mean_accuracy": r["mean_accuracy"], "mean_auc": r["mean_auc"],
                                                "Male": r["per_attribute"]["Male"]["accuracy"], "n_no_face": r["n_no_face"]}
             print(json.dumps({f"{condition}/{fill}": measured[f"{condition}/{fill}"]}), flush=True)
-    report = fill_report(measured, "python benchmarks/bench_robustness.py " + " ".join(sys.argv[1:]))
-    print(json.dumps(report, indent=1))
-    if args.out:
-        Path(args.out).write_text(json.dumps(report, indent=1, sort_keys=True) + "\n")
-    return 0
+    return emit(fill_report(measured, "python benchmarks/bench_robustness.py " + " ".join(sys.argv[1:])), args.out)
 
 
 if __name__ == "__main__":

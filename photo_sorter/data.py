@@ -36,8 +36,9 @@ ROBUST_AUGMENT = dict(rotation=5.0, shift=0.03, shear=0.0, zoom=0.06, flip=True,
                       gray=0.15, color=0.5, lowres=0.2, jpeg=0.2, blur=0.1, context=0.3)
 AUGMENTS = {"robust": ROBUST_AUGMENT, "article": ARTICLE_AUGMENT, "light": LIGHT_AUGMENT, "none": None}
 
-# Where MTCNN puts the face box on a CelebA frame (mean over 24,010 train frames): the
-# context-loss augmentation never cuts inside it.
+# The face box the context-loss augmentation never cuts into, in frame pixels. MTCNN's boxes on
+# CelebA frames are a few pixels larger (median over 300 train frames: 47.5, 66.1, 130.5, 181.0);
+# random_boxes adds a 0-10 % margin around this one.
 FACE_BOX = (49.0, 71.0, 129.0, 177.0)  # x0, y0, x1, y1 in frame pixels
 
 # Cache entry states.
@@ -150,10 +151,17 @@ CONDITIONS = {"original": None, "grayscale": _grayscale, "close-up": _closeup,
 def _frame_of(rgb: np.ndarray, settings: dict, fill: str, condition: str | None):
     """(status, landmarks, frame) of the labelled face, optionally under a CONDITIONS entry
     (applied with the face found on the undegraded image, then detected again)."""
+    from PIL import Image
+
     from photo_sorter import align, faces
 
     def find(image, centre):
-        found = faces.detect(image, min_face=settings["min_face"], confidence=settings["confidence"])
+        """The scan's detection: on a copy reduced to its detection side, coordinates back in `image`."""
+        side = faces.detection_side(image.shape[1], image.shape[0], settings["detect_size"], settings["min_face"])
+        small = Image.fromarray(image)
+        small.thumbnail((side, side), Image.Resampling.LANCZOS)  # no-op for an image within the side
+        found = faces.detect(small, scale=image.shape[1] / small.width, min_face=settings["min_face"],
+                             confidence=settings["confidence"])
         return _nearest(found, centre)
 
     face = find(rgb, (rgb.shape[1] / 2, rgb.shape[0] / 2))

@@ -187,4 +187,4 @@ def render_readme(card: dict, results: dict) -> str:
               "LNet+ANet and majority figures are on the CelebA test partition (published); ours on "
               "the validation partition, which is identity-disjoint from training.", "",
               "## Licence", "", card["license"], ""]
-    return "\n".join(line for line in lines if line is not None)
+    return "\n".join(lines)

@@ -13,12 +13,12 @@ import math
 import os
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 
-from photo_sorter.model import FRAME_HEIGHT, FRAME_WIDTH
+from photo_sorter.data import AUGMENTS
 
 @dataclass
 class TrainConfig:
@@ -197,7 +197,7 @@ def _datasets(config: TrainConfig, data, log):
         return [(None, s.paths, s.labels) for s in (fit_set, selection, val_set)], {}
     if config.frames != "pipeline":
         raise TrainingError(f"unknown frames {config.frames!r}; use pipeline or original")
-    every = data.subset(np.isin(data.partitions, [0, 1]) | np.isin(data.names, train_all.names))
+    every = data.subset(np.isin(data.partitions, [0, 1]))  # one cache for train and validation
     cache = frames_data.build_frame_cache(every.paths, every.names, config.frame_cache, log=log)
     out, skipped = [], {}
     for name, part in (("train", fit_set), ("selection", selection), ("validation", val_set)):
@@ -209,6 +209,21 @@ def _datasets(config: TrainConfig, data, log):
         raise TrainingError("the face detector found no face in the training images; "
                             "for frames that are not photos of faces use frames=original")
     return out, skipped
+
+
+def selection_frames(card: dict, celeba_root: str) -> tuple[np.ndarray, np.ndarray]:
+    """(frames, labels) of the selection slice a model was trained with, rebuilt from its card:
+    where model-selection measurements (flip averaging, the precision floor) are made."""
+    from photo_sorter import celeba
+
+    known = {f.name for f in fields(TrainConfig)}
+    config = TrainConfig(**{k: v for k, v in card["training"].items() if k in known})
+    config.celeba = celeba_root
+    data = celeba.load(celeba_root).select(card["attributes"])
+    (_, (frames, items, labels), _), _ = _datasets(config, data, log=lambda *_: None)
+    if frames is None:
+        raise TrainingError("the model was trained on original frames; its selection slice has no cached frames")
+    return np.asarray(frames[items]), labels
 
 
 def _dataset(source, batch_size, **kw):
@@ -241,7 +256,7 @@ def _train(config: TrainConfig, callbacks, cancel, log) -> dict:
 
     keras.utils.set_random_seed(config.seed)
     tf.config.experimental.enable_op_determinism()
-    if config.augment not in __import__("photo_sorter.data", fromlist=["AUGMENTS"]).AUGMENTS:
+    if config.augment not in AUGMENTS:
         raise TrainingError(f"unknown augment {config.augment!r}; use robust, article, light or none")
     data = celeba.load(config.celeba).select(config.attributes, config.drop)
     log(f"CelebA: {data.summary}")
@@ -298,7 +313,7 @@ def _train(config: TrainConfig, callbacks, cancel, log) -> dict:
     history = _read_log(work / "log.csv")
 
     serve = tf.function(lambda x: model(x, training=False))
-    sel_probs, sel_labels = evaluation.predict_dataset(serve, _dataset(sel_src, 64))
+    sel_probs, sel_labels = evaluation.predict_dataset(serve, sel_ds)
     thresholds, unreliable, selection = evaluation.calibrate(sel_probs, sel_labels, data.attributes,
                                                              config.precision_floor)
     val_probs, val_labels = evaluation.predict_dataset(serve, _dataset(val_src, 64))
