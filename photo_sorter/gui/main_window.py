@@ -356,6 +356,10 @@ class MainWindow(QMainWindow):
         self.sort.clear()
         for key, text in listings.ORDERS.items():
             self.sort.addItem(f"Sort: {text}", key)
+            if key == "date":  # "date" groups by day, like a photo app; the others say how
+                self.sort.setItemText(self.sort.count() - 1, f"Sort: {text}, by day")
+                for group, how in (("month", "by month"), ("year", "by year"), ("none", "no groups")):
+                    self.sort.addItem(f"Sort: {text}, {how}", f"date/{group}")
         self.sort.insertSeparator(self.sort.count())
         for a in sorted(attributes, key=label):
             self.sort.addItem(f"Sort: most {label(a).lower()} first", f"attr:{a}")
@@ -565,7 +569,7 @@ class MainWindow(QMainWindow):
         large library); otherwise re-read the whole listing. new_scope: another listing (a new
         filter, folder or order), which opens at its top: its best matches, its first photos."""
         kind, value = self.source
-        order = self.sort.currentData() or "added"
+        order, _, group = (self.sort.currentData() or "added").partition("/")
         self.sort.setEnabled(kind != "photos")
         self.back_button.setVisible(kind != "all")
         if live and kind != "photos" and order == "added" and self.grid_model.rows:
@@ -584,7 +588,8 @@ class MainWindow(QMainWindow):
             rows = listings.photo_rows(self.engine, folder=value if kind == "folder" else None, order=order)
             self.grid.empty_text = ("Scanning… photos appear here as they are read." if self.scanning
                                     else "No photos here yet.")
-        extended = self.grid_model.set_rows(rows, show_dates=kind != "photos" and order == "date")
+        dated = kind != "photos" and order == "date"
+        extended = self.grid_model.set_rows(rows, dates=(group or "day") if dated else None)
         if new_scope or not extended:
             self.grid.scrollToTop()
         shown = {r["id"] for r in rows}
@@ -739,7 +744,7 @@ class MainWindow(QMainWindow):
         if getattr(self, "viewer", None) is not None:
             self.viewer.close()
         self.viewer = Viewer(lambda i: listings.photo_detail(self.engine, i), ids, ids.index(photo_id), self)
-        self.viewer.moved.connect(lambda row: self.grid.setCurrentIndex(self.grid_model.index(row)))
+        self.viewer.moved.connect(lambda row: self.grid.setCurrentIndex(self.grid_model.photo_index(row)))
         self.viewer.showMaximized() if self.isMaximized() else self.viewer.show()
         return self.viewer
 

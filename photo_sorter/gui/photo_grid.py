@@ -1,11 +1,14 @@
-"""The thumbnail grid: a QListView in icon mode over a flat list model of photo rows."""
+"""The thumbnail grid: a QListView in icon mode over a flat list model of photo rows, with
+full-width date headers ("Saturday 14 June 2025 · 23 photos") between the days (months, years)
+when sorted by date, as in Apple Photos or digiKam."""
 
 from __future__ import annotations
 
+from itertools import groupby
 from pathlib import Path
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QPoint, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
+from PySide6.QtCore import QAbstractListModel, QDate, QLocale, QModelIndex, QPoint, QRect, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QIcon, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QApplication, QListView, QStyle, QStyledItemDelegate
 
 from photo_sorter.gui.thumbnails import ThumbnailLoader
@@ -13,7 +16,31 @@ from photo_sorter.gui.thumbnails import ThumbnailLoader
 PhotoIdRole = Qt.ItemDataRole.UserRole + 1
 PathRole = Qt.ItemDataRole.UserRole + 2
 FacesRole = Qt.ItemDataRole.UserRole + 3
+HeaderRole = Qt.ItemDataRole.UserRole + 4  # a date header's (title, count text); None for a photo
 TEXT_LINES = 2
+GROUPS = {"day": "dddd d MMMM yyyy", "month": "MMMM yyyy", "year": "yyyy"}  # QLocale date formats
+
+
+def date_headers(rows: list[dict], group: str) -> list[int | tuple[str, str]]:
+    """The grid's items for date-sorted rows: (title, count text) before each day's, month's or
+    year's photos (an index into rows); undated photos last under 'No date'."""
+    def key(i: int):
+        when = rows[i].get("captured_at")
+        if when is None:
+            return None
+        return when.date() if group == "day" else (when.year, when.month if group == "month" else 1)
+
+    items: list[int | tuple[str, str]] = []
+    for k, members in groupby(range(len(rows)), key):
+        members = list(members)
+        if k is None:
+            title = "No date"
+        else:
+            when = rows[members[0]]["captured_at"]
+            title = QLocale().toString(QDate(when.year, when.month, when.day), GROUPS[group])
+        items.append((title, f"{len(members)} photo{'s' if len(members) != 1 else ''}"))
+        items.extend(members)
+    return items
 
 
 def _placeholder(size: int, colour: str, warning: bool = False) -> QIcon:
@@ -29,7 +56,9 @@ def _placeholder(size: int, colour: str, warning: bool = False) -> QIcon:
 
 
 class PhotoGridModel(QAbstractListModel):
-    """Photo rows (dicts with id, path, mtime_ns, size, n_faces, optional score) as grid items.
+    """Photo rows (dicts with id, path, mtime_ns, size, n_faces, optional score) as grid items,
+    with date headers between them when grouped (`rows` holds the photos only; `items` the
+    grid's rows: a photo's index in `rows`, or a header's (title, count text)).
 
     Thumbnails are asked for only when a row is painted (DecorationRole), so the model is cheap
     for any number of rows.
@@ -39,24 +68,47 @@ class PhotoGridModel(QAbstractListModel):
         super().__init__(parent)
         self.loader = loader
         self.rows: list[dict] = []
-        self.show_dates = False  # sorted by date: each photo's day under its name
+        self.items: list[int | tuple[str, str]] = []
+        self.dates: str | None = None  # sorted by date: grouped by "day", "month", "year", or "none"
+        self._item_of: list[int] = []  # a photo's row in the grid
         self._row_of: dict[str, int] = {}
         self.set_placeholder_size(icon_size)
         loader.ready.connect(self._thumbnail_ready)
 
     def rowCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.rows)
+        return 0 if parent.isValid() else len(self.items)
+
+    def flags(self, index: QModelIndex) -> Qt.ItemFlag:
+        """A header is neither enabled nor selectable: clicks, rubber bands, Ctrl+A and the arrow
+        keys pass over it."""
+        if index.isValid() and isinstance(self.items[index.row()], tuple):
+            return Qt.ItemFlag.NoItemFlags
+        return super().flags(index)
+
+    def photo(self, index: QModelIndex) -> dict | None:
+        """The photo row behind a grid index (None for a header)."""
+        item = self.items[index.row()] if index.isValid() else None
+        return None if item is None or isinstance(item, tuple) else self.rows[item]
+
+    def photo_index(self, photo_row: int) -> QModelIndex:
+        """The grid index of rows[photo_row]."""
+        return self.index(self._item_of[photo_row])
 
     def data(self, index: QModelIndex, role=Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
             return None
-        row = self.rows[index.row()]
+        item = self.items[index.row()]
+        if isinstance(item, tuple):
+            if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.AccessibleTextRole):
+                return " · ".join(item)
+            return item if role == HeaderRole else None
+        row = self.rows[item]
         if role == Qt.ItemDataRole.DisplayRole:
             name = Path(row["path"]).name
             if row.get("score") is not None:
                 return f"{name}\nmatch {row['score']:.0%}"
-            if self.show_dates and row.get("captured_at"):
-                return f"{name}\n{row['captured_at']:%d %b %Y}"
+            if self.dates not in (None, "day") and row.get("captured_at"):
+                return f"{name}\n{row['captured_at']:%d %b %Y}"  # a day header says it already
             return name
         if role == Qt.ItemDataRole.DecorationRole:
             # an icon, not a pixmap: the view draws an icon at its icon size (the slider's),
@@ -66,11 +118,11 @@ class PhotoGridModel(QAbstractListModel):
                 return QIcon(pixmap)
             return self._broken if self.loader.failed(row["path"]) else self._loading
         if role == Qt.ItemDataRole.ToolTipRole:
-            faces = row.get("n_faces") or 0
-            tip = f"{row['path']}\n{faces} face{'s' if faces != 1 else ''}"
-            if row.get("score") is not None:
-                tip += f"\nmatch confidence {row['score']:.1%}"
-            return tip
+            return f"{row['path']}\n{self._description(row)}"
+        if role == Qt.ItemDataRole.AccessibleTextRole:
+            return Path(row["path"]).name
+        if role == Qt.ItemDataRole.AccessibleDescriptionRole:
+            return self._description(row)
         if role == PhotoIdRole:
             return row["id"]
         if role == PathRole:
@@ -79,44 +131,59 @@ class PhotoGridModel(QAbstractListModel):
             return row.get("n_faces") or 0
         return None
 
+    @staticmethod
+    def _description(row: dict) -> str:
+        """What a screen reader and the tooltip say besides the name: date, faces, match, state."""
+        faces = row.get("n_faces") or 0
+        parts = [f"{row['captured_at']:%d %B %Y}" if row.get("captured_at") else "no date",
+                 f"{faces} face{'s' if faces != 1 else ''}"]
+        if row.get("score") is not None:
+            parts.append(f"match confidence {row['score']:.1%}")
+        if row.get("status") not in (None, "ok"):
+            parts.append("unreadable")
+        return ", ".join(parts)
+
     def set_placeholder_size(self, size: int) -> None:
         self._loading = _placeholder(size, "#d8d8d8")
         self._broken = _placeholder(size, "#f2e6e6", warning=True)
 
-    def set_rows(self, rows: list[dict], show_dates: bool = False) -> bool:
-        """Replace the rows; when the new list only extends the old one (a running scan), append
-        so the view keeps its scroll position and selection, and return True. show_dates: each
-        photo's day under its name (the grid sorted by date)."""
+    def set_rows(self, rows: list[dict], dates: str | None = None) -> bool:
+        """Replace the rows; when the new list only extends the old one (a running scan) and
+        has no headers, append so the view keeps its scroll position and selection, and return
+        True. dates: the rows are sorted by date, grouped under a header per "day", "month" or
+        "year", or not ("none": each photo's day under its name)."""
         old_ids = [r["id"] for r in self.rows]
         new_ids = [r["id"] for r in rows]
-        same_text = show_dates == self.show_dates
-        self.show_dates = show_dates
-        if same_text and len(new_ids) >= len(old_ids) and new_ids[: len(old_ids)] == old_ids and old_ids:
-            if len(new_ids) > len(old_ids):
-                self.beginInsertRows(QModelIndex(), len(old_ids), len(new_ids) - 1)
-                self.rows = rows
-                self._index_paths()
-                self.endInsertRows()
-            else:
-                self.rows = rows
-                self._index_paths()
+        grouped = dates in GROUPS
+        if (dates == self.dates and not grouped and old_ids
+                and len(new_ids) >= len(old_ids) and new_ids[: len(old_ids)] == old_ids):
+            self.rows = rows[: len(old_ids)]  # the refreshed rows, the same photos
+            self.append_rows(rows[len(old_ids):])
             return True
         self.beginResetModel()
-        self.rows = rows
-        self._index_paths()
+        self.rows, self.dates = rows, dates
+        self.items = date_headers(rows, dates) if grouped else list(range(len(rows)))
+        self._index_items()
         self.endResetModel()
         return False
 
     def append_rows(self, rows: list[dict]) -> None:
+        """More photos at the end (a running scan's, in the order added: no headers)."""
         if rows:
-            start = len(self.rows)
+            start, first = len(self.items), len(self.rows)
             self.beginInsertRows(QModelIndex(), start, start + len(rows) - 1)
             self.rows.extend(rows)
+            self.items.extend(range(first, first + len(rows)))
+            self._item_of.extend(range(start, start + len(rows)))
             self._row_of.update((r["path"], start + i) for i, r in enumerate(rows))
             self.endInsertRows()
 
-    def _index_paths(self) -> None:
-        self._row_of = {r["path"]: i for i, r in enumerate(self.rows)}
+    def _index_items(self) -> None:
+        self._item_of = [0] * len(self.rows)
+        for i, item in enumerate(self.items):
+            if not isinstance(item, tuple):
+                self._item_of[item] = i
+        self._row_of = {r["path"]: self._item_of[i] for i, r in enumerate(self.rows)}
 
     def _thumbnail_ready(self, path: str) -> None:
         row = self._row_of.get(path)
@@ -128,14 +195,46 @@ class PhotoGridModel(QAbstractListModel):
 class PhotoDelegate(QStyledItemDelegate):
     """Every cell the same size whatever its picture (a warning icon, a loading tile or a
     landscape thumbnail), so a uniform-size grid never takes a small icon's size for all; draws
-    the face-count badge on the thumbnail."""
+    the face-count badge on the thumbnail, and date headers across the grid's width."""
+
+    def header_font(self, font: QFont) -> QFont:
+        """The system font, bold and a step larger: readable beside any thumbnail size."""
+        font = QFont(font)
+        font.setBold(True)
+        if font.pointSizeF() > 0:
+            font.setPointSizeF(font.pointSizeF() * 1.25)
+        return font
 
     def sizeHint(self, option, index) -> QSize:
         view = self.parent()
+        if index.isValid() and index.data(HeaderRole):
+            width = view.viewport().width() - 2 * view.spacing() - 1  # alone on its line
+            return QSize(max(width, 1), QFontMetrics(self.header_font(view.font())).height() + 14)
         icon = view.iconSize()
         return QSize(icon.width() + 16, icon.height() + 8 + TEXT_LINES * view.fontMetrics().lineSpacing())
 
+    def _paint_header(self, painter: QPainter, option, header: tuple[str, str]) -> None:
+        title, count = header
+        active = QPalette.ColorGroup.Active  # a header is a disabled item: not greyed out for that
+        painter.save()
+        font = self.header_font(option.font)
+        rect = option.rect.adjusted(4, 0, -4, -4)
+        painter.setFont(font)
+        painter.setPen(option.palette.color(active, QPalette.ColorRole.Text))
+        painter.drawText(rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom, title)
+        painter.setFont(option.font)
+        painter.setPen(option.palette.color(active, QPalette.ColorRole.PlaceholderText))
+        left = rect.adjusted(QFontMetrics(font).horizontalAdvance(title + "  "), 0, 0, 0)
+        painter.drawText(left, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom, f"· {count}")
+        painter.setPen(option.palette.color(active, QPalette.ColorRole.Mid))
+        painter.drawLine(option.rect.left() + 4, option.rect.bottom(), option.rect.right() - 4, option.rect.bottom())
+        painter.restore()
+
     def paint(self, painter: QPainter, option, index) -> None:
+        header = index.data(HeaderRole)
+        if header:
+            self._paint_header(painter, option, header)
+            return
         super().paint(painter, option, index)
         faces = index.data(FacesRole)
         if not faces:
@@ -155,7 +254,8 @@ class PhotoDelegate(QStyledItemDelegate):
 
 
 class PhotoGrid(QListView):
-    """Icon-mode list tuned for large libraries (uniform sizes, batched layout)."""
+    """Icon-mode list tuned for large libraries (uniform sizes in a fixed grid, batched layout);
+    with date headers, items take their own sizes so a header spans the width."""
 
     photoActivated = Signal(int)
 
@@ -175,6 +275,7 @@ class PhotoGrid(QListView):
         self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.setModel(model)
         self.set_thumbnail_size(icon_size)
+        model.modelReset.connect(self._fit_layout)
         self.activated.connect(lambda index: self.photoActivated.emit(index.data(PhotoIdRole)))
         self.empty_text = ""
 
@@ -189,12 +290,20 @@ class PhotoGrid(QListView):
 
     def set_thumbnail_size(self, size: int) -> None:
         self.setIconSize(QSize(size, size))
-        self.setGridSize(self.delegate.sizeHint(None, QModelIndex()) + QSize(8, 8))
+        self._fit_layout()
+
+    def _fit_layout(self) -> None:
+        """A fixed grid (the fastest layout) without headers; each item's own size with them (a
+        fixed grid cell would squeeze a header into one thumbnail's width)."""
+        grouped = self.model().dates in GROUPS
+        self.setUniformItemSizes(not grouped)
+        self.setSpacing(8 if grouped else 0)
+        self.setGridSize(QSize() if grouped else self.delegate.sizeHint(None, QModelIndex()) + QSize(8, 8))
 
     def selected_ids(self) -> list[int]:
-        """The selected photos in grid order."""
-        rows = sorted(i.row() for i in self.selectionModel().selectedIndexes())
-        return [self.model().rows[r]["id"] for r in rows]
+        """The selected photos in grid order (headers are never selected)."""
+        indexes = sorted(self.selectionModel().selectedIndexes(), key=lambda i: i.row())
+        return [i.data(PhotoIdRole) for i in indexes if i.data(PhotoIdRole) is not None]
 
     def paintEvent(self, event) -> None:
         super().paintEvent(event)
