@@ -80,11 +80,13 @@ def require_predicted(rows: list[dict], attributes) -> None:
         raise LibraryError(f"the active model does not predict: {', '.join(missing)}")
 
 
-def photo_rows(session: Session, photo_ids=None) -> list[dict]:
+def photo_rows(session: Session, photo_ids=None, folder: str | None = None) -> list[dict]:
     """Readable photos (also those without faces), ordered by path."""
     stmt = select(Photo).where(Photo.status == "ok").order_by(Photo.path)
     if photo_ids is not None:
         stmt = stmt.where(Photo.id.in_(list(photo_ids)))
+    if folder is not None:
+        stmt = stmt.where(Photo.folder == folder)
     return [
         {"photo_id": ph.id, "path": ph.path, "folder": ph.folder, "width": ph.width,
          "height": ph.height, "captured_at": ph.captured_at, "capture_source": ph.capture_source,

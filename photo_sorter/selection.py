@@ -20,7 +20,7 @@ import os
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 
 from photo_sorter.export import LibraryError, active_model, face_rows, photo_rows
 from photo_sorter.outputs import Outputs
@@ -204,8 +204,7 @@ def best_smiling(engine, gap_seconds: float = DEFAULT_GAP_SECONDS,
         smile_threshold = float(model.thresholds.get("Smiling", 0.5))
         if "Smiling" not in model.attributes:
             raise LibraryError("the active model does not predict Smiling")
-        hashes = photo_facts(session)
-        photos = photo_rows(session)
+        photos, groups = _bursts(session, None, gap_seconds, event_gap_seconds, visual_split)
         faces = face_rows(session, model, [a for a in ("Smiling", "Blurry") if a in model.attributes],
                           each_copy=True)
         choices = {c.photo_id: c for c in session.scalars(select(BestChoice))}
@@ -216,8 +215,8 @@ def best_smiling(engine, gap_seconds: float = DEFAULT_GAP_SECONDS,
             {"face_id": f["face_id"], "smiling": f["probabilities"]["Smiling"],
              "blurry": f["probabilities"].get("Blurry")})
     info = {p["photo_id"]: p for p in photos}
-    out, refile = [], []
-    for group in group_bursts(photos, gap_seconds, event_gap_seconds, hashes if visual_split else None):
+    out = []
+    for group in groups:
         if len(group["photo_ids"]) < min_photos:
             continue
         ranked = rank_photos([{**info[i], "faces": faces_of.get(i, [])}
@@ -228,18 +227,21 @@ def best_smiling(engine, gap_seconds: float = DEFAULT_GAP_SECONDS,
         reasons = explain(ranked)
         best = ranked[0]["photo_id"]
         chosen = [choices[i] for i in group["photo_ids"] if i in choices]
-        if chosen:
-            pick = max(chosen, key=lambda c: (c.chosen_at, c.photo_id))
-            best = pick.photo_id
+        if chosen:  # picks filed under the burst's older keys count too; the latest one wins
+            best = max(chosen, key=lambda c: (c.chosen_at, c.photo_id)).photo_id
             reasons.insert(0, f"your choice (the automatic pick was photo {ranked[0]['photo_id']})")
-            if [c.group_key for c in chosen] != [group["key"]]:
-                refile.append((group["key"], pick, chosen))
         out.append({**group, "best": {"photo_id": best, "path": info[best]["path"]},
                     "auto_best": ranked[0]["photo_id"], "manual": bool(chosen),
                     "ranking": ranked, "reasons": reasons})
-    if refile:
-        _refile_choices(engine, refile)
     return out
+
+
+def _bursts(session, folder: str | None, gap_seconds: float, event_gap_seconds: float,
+            visual_split: bool) -> tuple[list[dict], list[dict]]:
+    """The readable photos (of one folder, or all) and their bursts, from stored facts only."""
+    photos = photo_rows(session, folder=folder)
+    hashes = photo_facts(session) if visual_split else None
+    return photos, group_bursts(photos, gap_seconds, event_gap_seconds, hashes)
 
 
 def _one_per_content(ids: list[int], content: dict, choices: dict) -> list[int]:
@@ -252,42 +254,57 @@ def _one_per_content(ids: list[int], content: dict, choices: dict) -> list[int]:
     return [i for i in ids if i in kept]
 
 
-def _refile_choices(engine, refile: list) -> None:
-    """Keep one pick per burst, filed under the burst's current key (its key moves when new gaps
-    or new photos change where it starts), so choose_best and clearing by that key act on it."""
-    with session_factory(engine)() as session:
-        for key, pick, chosen in refile:
-            for c in chosen:
-                session.execute(delete(BestChoice).where(BestChoice.group_key == c.group_key))
-            session.execute(delete(BestChoice).where(BestChoice.group_key == key))
-            session.add(BestChoice(group_key=key, photo_id=pick.photo_id, chosen_at=pick.chosen_at))
-        session.commit()
-
-
-def choose_best(engine, group_key: str, photo_id: int | None) -> dict:
+def choose_best(engine, group_key: str, photo_id: int | None,
+                gap_seconds: float = DEFAULT_GAP_SECONDS,
+                event_gap_seconds: float = DEFAULT_EVENT_GAP_SECONDS, visual_split: bool = True) -> dict:
     """Store the user's pick for a burst (None clears it); later runs and rescans respect it.
-    Any earlier pick of the same burst is replaced."""
+
+    The burst is grouped again with the parameters that produced `group_key` (those of
+    best_smiling), so every earlier pick of any of its photos is replaced or cleared, whatever
+    key it was filed under when the burst started elsewhere: best_smiling itself only reads."""
     with library_lock(engine, doing="choose-best"), session_factory(engine)() as session:
-        existing = session.get(BestChoice, group_key)
-        if photo_id is None:
-            if existing is not None:
-                session.delete(existing)
-                session.commit()
-            return {"group_key": group_key, "photo_id": None, "cleared": existing is not None}
-        photo = session.get(Photo, photo_id)
-        if photo is None:
-            raise LibraryError(f"no photo with id {photo_id} in the library")
-        if not photo.n_faces:
-            raise LibraryError(f"photo {photo_id} has no faces, so it cannot be the best smiling photo")
-        if not group_key.startswith(f"{photo.folder}|"):
-            raise LibraryError(f"photo {photo_id} is not in the folder of group {group_key!r}")
-        if existing is None:
-            existing = BestChoice(group_key=group_key)
-            session.add(existing)
-        existing.photo_id = photo_id
-        existing.chosen_at = datetime.now()
+        photo = None
+        if photo_id is not None:
+            photo = session.get(Photo, photo_id)
+            if photo is None:
+                raise LibraryError(f"no photo with id {photo_id} in the library")
+            if not photo.n_faces:
+                raise LibraryError(f"photo {photo_id} has no faces, so it cannot be the best smiling photo")
+            if not group_key.startswith(f"{photo.folder}|"):
+                raise LibraryError(f"photo {photo_id} is not in the folder of group {group_key!r}")
+        members = _members(session, group_key, photo, gap_seconds, event_gap_seconds, visual_split)
+        stale = session.scalars(select(BestChoice).where(
+            (BestChoice.group_key == group_key) | BestChoice.photo_id.in_(members))).all()
+        for choice in stale:
+            session.delete(choice)
+        session.flush()
+        if photo is not None:
+            session.add(BestChoice(group_key=group_key, photo_id=photo_id, chosen_at=datetime.now()))
         session.commit()
+    if photo is None:
+        return {"group_key": group_key, "photo_id": None, "cleared": bool(stale)}
     return {"group_key": group_key, "photo_id": photo_id, "path": photo.path}
+
+
+def _members(session, group_key: str, photo, gap_seconds: float, event_gap_seconds: float,
+             visual_split: bool) -> list[int]:
+    """The photos of the burst `group_key` names. A key these parameters no longer produce (the
+    burst now starts elsewhere) names the burst of the photo it started with, or of `photo`.
+    A photo of another burst is refused."""
+    folders = [f for f in session.scalars(select(Photo.folder).distinct()) if group_key.startswith(f"{f}|")]
+    for folder in sorted(folders, key=len, reverse=True):
+        photos, groups = _bursts(session, folder, gap_seconds, event_gap_seconds, visual_split)
+        first = group_key[len(folder) + 1:].split("|", 1)[-1]
+        anchors = [p["photo_id"] for p in photos if Path(p["path"]).name == first]
+        group = (next((g for g in groups if g["key"] == group_key), None)
+                 or next((g for g in groups if set(anchors) & set(g["photo_ids"])), None)
+                 or next((g for g in groups if photo is not None and photo.id in g["photo_ids"]), None))
+        if group is None:
+            continue
+        if photo is not None and photo.id not in group["photo_ids"]:
+            raise LibraryError(f"photo {photo.id} is not in burst {group_key!r}")
+        return group["photo_ids"]
+    return []
 
 
 def copy_best(groups: list[dict], out_dir: str | Path, engine=None) -> list[str]:

@@ -14,7 +14,7 @@ from sqlalchemy import event, select, update
 from library_factory import make_library, scene
 from photo_sorter import imaging, scan, selection
 from photo_sorter.export import LibraryError
-from photo_sorter.store import Photo, predictions_table
+from photo_sorter.store import BestChoice, Photo, predictions_table
 
 T0 = datetime(2024, 5, 1, 12, 0, 0)
 
@@ -170,11 +170,36 @@ def test_best_smiling_manual_choice_survives_rescans(burst_library):
     again = selection.best_smiling(engine, gap_seconds=0.75)  # other parameters, other key
     assert again[0]["best"]["photo_id"] == ids[0] and again[0]["manual"]
     assert again[0]["reasons"][0].startswith("your choice")
-    # Clearing by the key the burst has now also clears a pick filed under an older key.
+    # Clearing by the key the burst has now also clears a pick filed under an older key,
+    # and the best-smiling run that showed the new key wrote nothing (a reader stays a reader).
     selection.choose_best(engine, g["key"], ids[1])
-    moved = selection.best_smiling(engine, min_photos=1, visual_split=False, gap_seconds=0.1)
+    split = {"visual_split": False, "gap_seconds": 0.1}
+    writes = []
+    listen = lambda conn, cursor, sql, *a: writes.append(sql) if not sql.lstrip().upper().startswith(
+        ("SELECT", "PRAGMA", "WITH")) else None
+    event.listen(engine, "before_cursor_execute", listen)
+    try:
+        moved = selection.best_smiling(engine, min_photos=1, **split)
+    finally:
+        event.remove(engine, "before_cursor_execute", listen)
+    assert writes == []
     moved_key = next(m["key"] for m in moved if ids[1] in m["photo_ids"])
-    assert moved_key != g["key"]
+    assert moved_key != g["key"] and next(m for m in moved if m["key"] == moved_key)["manual"]
+    with pytest.raises(LibraryError, match="not in burst"):
+        selection.choose_best(engine, moved_key, ids[0], **split)
+    selection.choose_best(engine, moved_key, None, **split)
+    assert not selection.best_smiling(engine)[0]["manual"]
+    # A pick replaces every earlier pick of the burst's photos, whatever key it was filed under.
+    def picks():
+        with engine.connect() as conn:
+            return conn.execute(select(BestChoice.group_key, BestChoice.photo_id)).all()
+    selection.choose_best(engine, g["key"], ids[1])
+    selection.choose_best(engine, moved_key, ids[1], **split)
+    assert picks() == [(moved_key, ids[1])]
+    selection.choose_best(engine, g["key"], ids[0])
+    assert picks() == [(g["key"], ids[0])]
+    selection.choose_best(engine, moved_key, ids[1], **split)
+    # A key the parameters no longer produce still names its burst through its first photo.
     selection.choose_best(engine, moved_key, None)
     assert not selection.best_smiling(engine)[0]["manual"]
     selection.choose_best(engine, g["key"], ids[0])

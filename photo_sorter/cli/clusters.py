@@ -22,12 +22,7 @@ def register(subparsers) -> None:
     p.set_defaults(func=_cluster)
 
     p = subparsers.add_parser("best-smiling", help="the best smiling photo of every burst")
-    p.add_argument("--gap-seconds", type=float_arg(0), default=selection.DEFAULT_GAP_SECONDS,
-                   help=f"largest gap inside a burst (default {selection.DEFAULT_GAP_SECONDS:g} s)")
-    p.add_argument("--event-gap-seconds", type=float_arg(0), default=selection.DEFAULT_EVENT_GAP_SECONDS,
-                   help=f"largest gap inside an event (default {selection.DEFAULT_EVENT_GAP_SECONDS:g} s)")
-    p.add_argument("--no-visual-split", action="store_true",
-                   help="do not split bursts where consecutive photos look clearly different")
+    _burst_options(p)
     p.add_argument("--min-photos", type=int_arg(1), default=2, help="smallest burst to report (default 2)")
     p.add_argument("--out", help="copy each burst's best photo into this folder (originals stay)")
     add_db_options(p)
@@ -37,6 +32,7 @@ def register(subparsers) -> None:
     p.add_argument("group_key", help="the burst's key, as printed by best-smiling")
     p.add_argument("photo_id", nargs="?", type=int_arg(1), help="the photo to keep as best")
     p.add_argument("--clear", action="store_true", help="forget the pick; the automatic one applies")
+    _burst_options(p, " (give best-smiling's, which printed the key)")
     add_db_options(p)
     p.set_defaults(func=_choose_best)
 
@@ -92,13 +88,28 @@ def _sheets_dir(db: str | None) -> Path:
     return path.with_name(f"{path.stem}_sheets")
 
 
+def _burst_options(p, note: str = "") -> None:
+    from photo_sorter import selection
+
+    p.add_argument("--gap-seconds", type=float_arg(0), default=selection.DEFAULT_GAP_SECONDS,
+                   help=f"largest gap inside a burst (default {selection.DEFAULT_GAP_SECONDS:g} s){note}")
+    p.add_argument("--event-gap-seconds", type=float_arg(0), default=selection.DEFAULT_EVENT_GAP_SECONDS,
+                   help=f"largest gap inside an event (default {selection.DEFAULT_EVENT_GAP_SECONDS:g} s)")
+    p.add_argument("--no-visual-split", action="store_true",
+                   help="do not split bursts where consecutive photos look clearly different")
+
+
+def _burst_parameters(args) -> dict:
+    return {"gap_seconds": args.gap_seconds, "event_gap_seconds": args.event_gap_seconds,
+            "visual_split": not args.no_visual_split}
+
+
 def _best_smiling(args) -> int:
     from photo_sorter import selection
 
     out = check_out_dir(args.out) if args.out else None
-    groups = _call(selection.best_smiling, open_library(args), gap_seconds=args.gap_seconds,
-                   event_gap_seconds=args.event_gap_seconds, visual_split=not args.no_visual_split,
-                   min_photos=args.min_photos)
+    groups = _call(selection.best_smiling, open_library(args), min_photos=args.min_photos,
+                   **_burst_parameters(args))
     copies = _call(selection.copy_best, groups, out, open_library(args)) if out else None
     lines = []
     for g in groups:
@@ -115,7 +126,8 @@ def _choose_best(args) -> int:
 
     if (args.photo_id is None) == (not args.clear):
         raise UserError("give either a PHOTO_ID or --clear")
-    result = _call(selection.choose_best, open_library(args), args.group_key, args.photo_id)
+    result = _call(selection.choose_best, open_library(args), args.group_key, args.photo_id,
+                   **_burst_parameters(args))
     text = (f"{args.group_key}: best is now photo {args.photo_id}" if args.photo_id is not None
             else f"{args.group_key}: pick cleared")
     emit(result, args.json, text)

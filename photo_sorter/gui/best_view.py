@@ -138,6 +138,7 @@ class BestView(QWidget):
         self.scroll.setWidgetResizable(True)
         self.scroll.setWidget(self.container)
         self._keep_scroll: int | None = None
+        self._params: dict = {}
         self.scroll.verticalScrollBar().rangeChanged.connect(lambda _lo, _hi: self._restore_scroll())
         layout = QVBoxLayout(self)
         layout.addLayout(bar)
@@ -151,9 +152,10 @@ class BestView(QWidget):
             return
         from photo_sorter import selection
 
-        engine, gap, split = self.engine, self.gap.value(), self.visual_split.isChecked()
-        self.task = Task(lambda progress, cancel: selection.best_smiling(
-            engine, gap_seconds=gap, visual_split=split), self)
+        engine, params = self.engine, {"gap_seconds": self.gap.value(),
+                                       "visual_split": self.visual_split.isChecked()}
+        self._params = params  # a pick names its burst as these parameters grouped it
+        self.task = Task(lambda progress, cancel: selection.best_smiling(engine, **params), self)
         self.task.succeeded.connect(self._show)
         self.task.failed.connect(lambda msg: self._show([], msg))
         self.task.finished.connect(self._task_ended)
@@ -206,7 +208,7 @@ class BestView(QWidget):
         from photo_sorter.store import DatabaseError
 
         try:
-            selection.choose_best(self.engine, key, photo_id)
+            selection.choose_best(self.engine, key, photo_id, **self._params)
         except (ValueError, DatabaseError) as exc:  # DatabaseError: a scan holds the library
             self.status.setText(f"<b>Cannot choose:</b> {one_line(exc)}")
             return
