@@ -1,5 +1,5 @@
 """Library-level operations the desktop app offers (no Qt): forgetting a removed folder, the
-library's counts and problems in plain words, and the installed models (list, activate, delete).
+folders a library's scans covered, the library's counts and problems in plain words, and the installed models (list, activate, delete).
 
 The CLI and the scan keep their precise technical messages; `plain_problem` is what a user reads.
 """
@@ -62,6 +62,17 @@ def forget_folder(engine: Engine, folder: str, keep: list[str] = ()) -> int:
         count = s.execute(delete(Photo).where(condition)).rowcount
         drop_unshared_faces(s, hashes)  # copies elsewhere keep their faces
         return count
+
+
+def scanned_folders(engine: Engine) -> list[str]:
+    """The folders the library's scans covered that are still folders, oldest first: the
+    library's folders when the app opens a library it has no folder list for (one made with the
+    CLI, or on another computer)."""
+    from photo_sorter.store import ScanRun
+
+    with Session(engine) as s:
+        roots = [r for run in s.scalars(select(ScanRun.roots).order_by(ScanRun.id)) for r in run or ()]
+    return [r for r in dict.fromkeys(roots) if Path(r).is_dir()]
 
 
 def counts(engine: Engine) -> dict:

@@ -95,10 +95,9 @@ def run(argv: list[str]) -> int:
         return 2
     window = MainWindow(settings, engine)
     if args.db and not args.remember:
-        shown = describe(engine.url)  # a server URL without its password
-        window.setWindowTitle(f"photo_sorter — {shown}")
-        window.statusBar().showMessage(f"Using {shown} for this session only (start with --db … "
-                                       "--remember to open it every time).", 30000)
+        window.statusBar().showMessage(f"Using {describe(engine.url)} for this session only (start with "
+                                       "--db … --remember, or use File › Open library, to open it every time).",
+                                       30000)
     window.show()
     QTimer.singleShot(0, window.start_background)
     if args.folders:

@@ -144,7 +144,12 @@ class BestView(QWidget):
         layout.addLayout(bar)
         layout.addWidget(self.scroll, 1)
         loader.ready.connect(lambda path: [row.update_thumbnail(path) for row in self.rows])
-        self.export_button.setEnabled(False)
+        self.set_engine(engine)
+
+    def set_engine(self, engine) -> None:
+        """Another library: nothing shown until its bursts are found."""
+        self.engine = engine
+        self._show([])
         self.status.setText("Press Find bursts to group the library's photos and pick the best smile of each.")
 
     def refresh(self) -> None:

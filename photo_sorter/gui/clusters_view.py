@@ -147,6 +147,11 @@ class ClustersView(QWidget):
         items = (self.attribute_list.item(i) for i in range(self.attribute_list.count()))
         return [it.data(AttrRole) for it in items if it.checkState() == Qt.CheckState.Checked]
 
+    def set_engine(self, engine) -> None:
+        """Another library: its own runs."""
+        self.engine = engine
+        self.refresh_runs()
+
     def refresh_runs(self) -> None:
         """List stored runs, newest first, and show the newest."""
         with Session(self.engine) as s:

@@ -13,7 +13,7 @@ from pathlib import Path
 import platformdirs
 from PySide6.QtCore import QSettings, QStandardPaths
 
-from photo_sorter.store.db import APP_NAME, default_db_path, user_data_dir
+from photo_sorter.store.db import APP_NAME, address, default_db_path, to_url, user_data_dir
 
 DEFAULT_DETECTION_SIZE = 1024
 
@@ -43,11 +43,18 @@ def log_dir() -> Path:
     return user_data_dir() / "logs"
 
 
+RECENT_LIBRARIES = 8
+
+
 class Settings:
-    """Typed accessors over one QSettings object (tests pass an INI file of their own)."""
+    """Typed accessors over one QSettings object (tests pass an INI file of their own).
+
+    `library` names the open library when it is not the remembered one (File > Open library,
+    --db): its folders are kept apart from the remembered library's."""
 
     def __init__(self, qsettings: QSettings | None = None):
         self.q = qsettings if qsettings is not None else QSettings(APP_NAME, APP_NAME)
+        self.library: str | None = None
 
     def _get_json(self, key: str, default):
         raw = self.q.value(key)
@@ -64,11 +71,38 @@ class Settings:
 
     @property
     def folders(self) -> list[str]:
-        return self._get_json("library/folders", [])
+        """The open library's folders."""
+        if self.library is None:
+            return self._get_json("library/folders", [])
+        return self._get_json("library/folders_of", {}).get(self.library, [])
 
     @folders.setter
     def folders(self, value: list[str]) -> None:
-        self._set_json("library/folders", list(dict.fromkeys(value)))
+        value = list(dict.fromkeys(value))
+        if self.library is None:
+            self._set_json("library/folders", value)
+        else:
+            self._set_json("library/folders_of", {**self._get_json("library/folders_of", {}), self.library: value})
+
+    def remember_library(self, name: str) -> None:
+        """Make `name` (store.db.address) the library the app opens at start; each library
+        keeps its own folders."""
+        old = address(to_url(self.db_path))
+        if name == old:
+            return
+        others = self._get_json("library/folders_of", {})
+        others[old] = self._get_json("library/folders", [])
+        self._set_json("library/folders", others.pop(name, []))
+        self._set_json("library/folders_of", others)
+        self.db_path = name
+
+    @property
+    def recent_libraries(self) -> list[str]:
+        """Libraries opened lately, newest first (paths, or server URLs without their password)."""
+        return self._get_json("library/recent", [])
+
+    def add_recent_library(self, name: str) -> None:
+        self._set_json("library/recent", [name, *(r for r in self.recent_libraries if r != name)][:RECENT_LIBRARIES])
 
     @property
     def db_path(self) -> str:

@@ -27,11 +27,13 @@ from photo_sorter.gui.photo_view import FacePanel, PhotoView
 from photo_sorter.gui.tasks import ModelProvider, Task, left_text
 from photo_sorter.gui.thumbnails import ThumbnailCache, ThumbnailLoader
 from photo_sorter.gui.wizard import RetrainWizard
+from photo_sorter.store import DatabaseError, open_engine
+from photo_sorter.store.db import address, describe, to_url
 
 SAMPLE_LIBRARY = Path(__file__).resolve().parents[2] / "resources" / "sample_photos"
 LIVE_REFRESH_MS = 1000
 SHORTCUTS = (  # (keys, what): shown in Help > Keyboard shortcuts
-    ("Ctrl+O", "Add a folder"), ("F5", "Rescan the library"), ("Ctrl+F", "Type a filter expression"),
+    ("Ctrl+O", "Add a folder"), ("Ctrl+Shift+O", "Open another library"), ("F5", "Rescan the library"), ("Ctrl+F", "Type a filter expression"),
     ("Ctrl+1 / 2 / 3", "Photos / Clusters / Best smiling"), ("Enter or Space", "Open the photo in the viewer"),
     ("Left / Right", "Previous / next photo (viewer)"), ("+ / - / 0", "Zoom in / out / fit (viewer)"),
     ("F", "Face boxes on or off (viewer)"), ("Esc", "Close the viewer"),
@@ -107,7 +109,7 @@ class MainWindow(QMainWindow):
         super().__init__(parent)
         self.settings = settings
         self.engine = engine
-        self.setWindowTitle("photo_sorter")
+        self._library_opened()
         self.resize(1280, 820)
         self.scan_task: Task | None = None
         self.folder_watch = None  # gui.watching.FolderWatch, from start_background on
@@ -270,6 +272,10 @@ class MainWindow(QMainWindow):
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
+        self._action(file_menu, "Open &library…", self.ask_open_library, "Ctrl+Shift+O")
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent)
+        file_menu.addSeparator()
         self._action(file_menu, "&Add folder…", self.library_panel.ask_folder, QKeySequence.StandardKey.Open)
         self._action(file_menu, "Add the &sample library", self.add_sample_library)
         self._action(file_menu, "&Rescan library", lambda: self.start_scan(self.settings.folders), "F5")
@@ -299,6 +305,72 @@ class MainWindow(QMainWindow):
         help_menu = self.menuBar().addMenu("&Help")
         self._action(help_menu, "&Keyboard shortcuts", self.show_shortcuts, "F1")
         self._action(help_menu, "Open &log folder", self.open_log_folder)
+
+    # --- the library ---------------------------------------------------------------------------
+    def _library_opened(self) -> None:
+        """Title, folder list and recent list for the open library (self.engine)."""
+        name = address(self.engine.url)
+        self.settings.library = None if name == address(to_url(self.settings.db_path)) else name
+        if not self.settings.folders:  # a library made elsewhere: the folders its scans covered
+            self.settings.folders = library.scanned_folders(self.engine)
+        self.settings.add_recent_library(name)
+        url = self.engine.url
+        shown = Path(url.database).name if url.get_backend_name() == "sqlite" else describe(url)
+        self.setWindowTitle(f"{shown} — photo_sorter")
+
+    def ask_open_library(self) -> bool:
+        from photo_sorter.gui.open_library import OpenLibraryDialog
+
+        dialog = OpenLibraryDialog(self.settings.recent_libraries, address(self.engine.url), self)
+        if not dialog.exec():
+            return False
+        return self.open_library(dialog.target(), remember=dialog.remember.isChecked())
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        current = address(self.engine.url)
+        for name in self.settings.recent_libraries:
+            action = self.recent_menu.addAction(name, lambda n=name: self.open_library(n))
+            action.setEnabled(name != current)
+        if self.recent_menu.isEmpty():
+            self.recent_menu.addAction("No library opened yet").setEnabled(False)
+
+    def open_library(self, target: str, remember: bool = False) -> bool:
+        """Show another library in this window (a file's path or a server URL). When it cannot
+        be opened, the user reads why in one line and the open library stays as it was."""
+        if self.scan_task is not None:
+            QMessageBox.information(self, "Open library", "A scan is running in this library: wait for "
+                                    "it to finish or cancel it, then open the other library.")
+            return False
+        try:
+            engine = open_engine(target)
+        except DatabaseError as exc:
+            QMessageBox.warning(self, "Open library", f"Cannot open {target}: {exc}\n\n"
+                                f"{self.windowTitle().split(' — ')[0]} stays open.")
+            return False
+        for task in (self.clusters_view.task, self.best_view.task, self.filter_panel.task):
+            if task is not None:
+                task.cancel()
+                task.wait()
+        if self.folder_watch is not None:
+            self.folder_watch.stop()
+            self.folder_watch.engine = engine
+        old, self.engine = self.engine, engine
+        self.filter_panel.engine = engine
+        self.filter_panel.clear()
+        self.clusters_view.set_engine(engine)
+        self.best_view.set_engine(engine)
+        if remember:
+            self.settings.remember_library(address(engine.url))
+        self._library_opened()
+        self.show_photo(None)
+        self.show_source(("all", None))
+        self.reload_model()
+        self.apply_watch()
+        self.refresh()
+        old.dispose()
+        self.statusBar().showMessage(f"Opened {describe(engine.url)}.", 10000)
+        return True
 
     def _restore_layout(self) -> None:
         geometry = self.settings.q.value("window/geometry")
@@ -832,16 +904,19 @@ class MainWindow(QMainWindow):
 
     def reload_model(self) -> None:
         """Load the (new) active model in the background; later scans use it, and every
-        attribute list is rebuilt from it."""
+        attribute list is rebuilt from it. Nothing is loaded before start_background asked for
+        the first model (a window that never scans never imports TensorFlow)."""
         self.model_changed()
         if getattr(self, "models_dialog", None) is not None:
             self.models_dialog.reload()
+        started = self.model_provider.isRunning() or self.model_provider.future.done()
         self.model_provider.wait()
         self.model_provider = ModelProvider(self.engine, self)
         self.model_provider.succeeded.connect(self._model_loaded)
         self.model_provider.failed.connect(self._model_failed)
         self.model_label.setText("Model: loading…")
-        self.model_provider.start()
+        if started:
+            self.model_provider.start()
 
     # --- closing ---------------------------------------------------------------------------------
     def closeEvent(self, event) -> None:

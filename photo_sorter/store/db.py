@@ -62,6 +62,14 @@ def describe(url: URL) -> str:
     return url.render_as_string(hide_password=True)
 
 
+def address(url: URL) -> str:
+    """The database as the user can give it again (--db, File > Open recent): a file's path,
+    else the URL without its password (libpq finds that in ~/.pgpass or PGPASSWORD)."""
+    if _sqlite_file(url):
+        return url.database
+    return url.set(password=None).render_as_string(hide_password=False)
+
+
 def _sqlite_file(url: URL) -> bool:
     return url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
 
