@@ -49,6 +49,12 @@ def label(name: str) -> str:
     return text[0] + text[1:].lower()
 
 
+def absent(name: str) -> str:
+    """Plain words for an attribute that is absent: 'No_Beard' -> 'Beard' (never 'not No beard'),
+    otherwise 'not Wearing hat'."""
+    return label(name[3:]) if name.startswith("No_") else f"not {label(name)}"
+
+
 def validate(names, allowed=CELEBA_ATTRIBUTES) -> list[str]:
     """Return names as a list, raising ValueError that names every unknown attribute."""
     names = list(names)

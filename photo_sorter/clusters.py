@@ -17,7 +17,7 @@ from sqlalchemy import select
 from threadpoolctl import threadpool_limits
 
 from photo_sorter import eigenfaces
-from photo_sorter.attributes import CLUSTER_ATTRIBUTES, label, validate
+from photo_sorter.attributes import CLUSTER_ATTRIBUTES, absent, label, validate
 from photo_sorter.export import LibraryError, active_model, face_rows, require_predicted
 from photo_sorter.outputs import Outputs
 from photo_sorter.store import (
@@ -94,7 +94,7 @@ def _silhouette(x: np.ndarray, labels: np.ndarray, seed: int) -> float | None:
 
 def cluster_name(mean: dict[str, float], library_mean: dict[str, float]) -> str:
     """Name from the attributes furthest from the library mean: present ones by their label,
-    absent ones as 'not X' (e.g. 'Smiling · Eyeglasses · not Male')."""
+    absent ones in plain words (e.g. "Smiling · Eyeglasses · not Male", "Beard" for not No_Beard)."""
     terms = []
     for a in sorted(mean, key=lambda a: -abs(mean[a] - library_mean[a])):
         diff = mean[a] - library_mean[a]
@@ -103,7 +103,7 @@ def cluster_name(mean: dict[str, float], library_mean: dict[str, float]) -> str:
         if diff > 0 and mean[a] >= 0.5:
             terms.append(label(a))
         elif diff < 0 and mean[a] < 0.5:
-            terms.append(f"not {label(a)}")
+            terms.append(absent(a))
     return " · ".join(terms) if terms else "Typical of the library"
 
 

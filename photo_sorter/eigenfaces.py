@@ -93,18 +93,24 @@ def mosaic(crops: np.ndarray, columns: int = 6) -> np.ndarray:
     return sheet
 
 
+SHEET_DPI = 100
+TEXT_PT = 9  # the smallest text on a sheet of up to 12 attributes
+
+
 def render_sheet(title: str, crops: np.ndarray, faces: Eigenfaces,
                  mean_probabilities: dict[str, float], library_mean: dict[str, float]) -> bytes:
     """One PNG per cluster (its bytes, written by outputs.Outputs): member mosaic, mean face,
     synthetic face, eigenfaces, attribute bars."""
     n_pc = len(faces.components)
-    fig = Figure(figsize=(12, 8), dpi=100)
+    # sized so that shown at the width of the app's sheet pane (about 650 px at the default
+    # window) every word is still about 9 px high or more
+    fig = Figure(figsize=(9, 6.4), dpi=SHEET_DPI, layout="constrained")
     grid = fig.add_gridspec(3, 6, height_ratios=[1.2, 1, 1])
-    fig.suptitle(f"{title}  ({faces.n_faces} faces)", fontsize=13)
+    fig.suptitle(f"{title}  ({faces.n_faces} faces)", fontsize=15)
 
     ax = fig.add_subplot(grid[0:2, 0:3])
     ax.imshow(mosaic(crops))
-    ax.set_title("members, nearest the centre first", fontsize=9)
+    ax.set_title("members, nearest the centre first", fontsize=11)
     ax.axis("off")
     for col, (img, caption) in enumerate([
         (faces.mean, "mean face"),
@@ -112,12 +118,12 @@ def render_sheet(title: str, crops: np.ndarray, faces: Eigenfaces,
     ]):
         ax = fig.add_subplot(grid[0, 3 + col])
         ax.imshow(img)
-        ax.set_title(caption, fontsize=8)
+        ax.set_title(caption, fontsize=10)
         ax.axis("off")
     for i, comp in enumerate(faces.components[:6]):
         ax = fig.add_subplot(grid[1 + i // 3, 3 + i % 3])
         ax.imshow(component_image(comp))
-        ax.set_title(f"eigenface {i + 1}: {100 * faces.explained_variance_ratio[i]:.1f}% var", fontsize=8)
+        ax.set_title(f"eigenface {i + 1}: {100 * faces.explained_variance_ratio[i]:.0f}%", fontsize=10)
         ax.axis("off")
 
     ax = fig.add_subplot(grid[2, 0:3])
@@ -125,16 +131,15 @@ def render_sheet(title: str, crops: np.ndarray, faces: Eigenfaces,
     ys = np.arange(len(names))
     ax.barh(ys + 0.2, [mean_probabilities[a] for a in names], height=0.4, label="cluster")
     ax.barh(ys - 0.2, [library_mean[a] for a in names], height=0.4, label="library", color="0.7")
-    ax.set_yticks(ys, [label(a) for a in names], fontsize=7)
+    ax.set_yticks(ys, [label(a) for a in names], fontsize=10 if len(names) <= 12 else TEXT_PT - 1)
+    ax.tick_params(axis="x", labelsize=TEXT_PT)
     ax.set_xlim(0, 1)
     ax.invert_yaxis()
-    ax.set_xlabel("mean probability", fontsize=8)
-    ax.legend(fontsize=7, loc="lower right")
-    fig.text(0.5, 0.01,
-             "Mean face: the average of all members.  Synthetic face: the most typical member "
-             "rebuilt from the mean and the eigenfaces only.\nEigenfaces (principal components, "
-             "% of variance explained): mid-grey = 0, brighter = +, darker = - along the component.",
-             ha="center", fontsize=8)
+    ax.set_xlabel("mean probability", fontsize=10)
+    ax.legend(fontsize=TEXT_PT, loc="lower right")
+    fig.supxlabel("Mean face: the average of all members. Synthetic face: the most typical member rebuilt "
+                  "from the mean and the eigenfaces only.\nEigenfaces (principal components, % of variance "
+                  "explained): mid-grey = 0, brighter = +, darker = - along the component.", fontsize=TEXT_PT)
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()

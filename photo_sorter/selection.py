@@ -172,8 +172,12 @@ def plain_ranking(ranked: list[dict]) -> list[str]:
     if not ranked:
         return []
     best = ranked[0]
-    out = ["everyone smiles" if best["everyone_smiling"]
-           else f"{best['n_smiling']} of {best['n_faces']} smiling"]
+    if best["everyone_smiling"]:
+        out = ["everyone smiles"]
+    elif not best["n_smiling"]:
+        out = ["nobody smiles" if best["n_faces"] > 1 else "not smiling"]
+    else:
+        out = [f"{best['n_smiling']} of {best['n_faces']} smiling"]
     for r in ranked[1:]:
         if _rank_key(r) == _rank_key(best):
             out.append("as good, taken later")

@@ -277,7 +277,12 @@ def test_viewer_steps_zooms_and_hides_boxes(crafted_window, qtbot):
     qtbot.keyClick(viewer, Qt.Key.Key_Plus)
     assert viewer.zoom is not None and viewer.view.width() > 0
     qtbot.keyClick(viewer, Qt.Key.Key_0)
-    assert viewer.zoom is None
+    assert viewer.zoom is None and viewer.caption.text().endswith("· fit")
+    qtbot.keyClick(viewer, Qt.Key.Key_End)
+    qtbot.keyClick(viewer, Qt.Key.Key_1)  # actual pixels, said in the caption
+    assert viewer.row == 11 and viewer.zoom == 1.0 and viewer.caption.text().endswith("· 100%")
+    qtbot.keyClick(viewer, Qt.Key.Key_Home)
+    assert viewer.row == 0 and win.grid.currentIndex().row() == 0
     qtbot.keyClick(viewer, Qt.Key.Key_F)
     assert not viewer.view.show_boxes
     shot(viewer, "viewer")

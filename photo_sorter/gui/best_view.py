@@ -26,6 +26,48 @@ def _ordinal(n: int) -> str:
     return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
 
 
+class BurstStrip(QListWidget):
+    """A burst's photos on one line, exactly as tall as they are (room for a scroll bar only
+    while they overflow the width). The mouse wheel scrolls the page, not the strip; Up and Down
+    ask for the burst above or below (`leave(step)`), so picking works from the keyboard alone."""
+
+    leave = Signal(int)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setViewMode(QListView.ViewMode.IconMode)
+        self.setFlow(QListView.Flow.LeftToRight)
+        self.setWrapping(False)
+        self.setMovement(QListView.Movement.Static)
+        self.setIconSize(ICON)
+        text_h = 2 * self.fontMetrics().lineSpacing()
+        self.setGridSize(QSize(ICON.width() + 40, ICON.height() + text_h + 10))
+        self.setFrameShape(QFrame.Shape.NoFrame)  # the burst's own frame is enough
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.horizontalScrollBar().rangeChanged.connect(lambda _lo, _hi: self._fit_height())
+        self._fit_height()
+
+    def _fit_height(self) -> None:
+        bar = self.horizontalScrollBar()
+        overflow = bar.maximum() > 0
+        self.setFixedHeight(self.gridSize().height() + 2 * self.frameWidth() + 4
+                            + (bar.sizeHint().height() if overflow else 0))
+
+    def wheelEvent(self, event) -> None:
+        if abs(event.angleDelta().y()) > abs(event.angleDelta().x()):
+            event.ignore()  # to the page's scroll area
+        else:
+            super().wheelEvent(event)
+
+    def keyPressEvent(self, event) -> None:
+        step = {Qt.Key.Key_Up: -1, Qt.Key.Key_Down: 1}.get(Qt.Key(event.key()))
+        if step is None:
+            super().keyPressEvent(event)
+        else:
+            self.leave.emit(step)
+
+
 class GroupRow(QFrame):
     """One burst: header with time, count and why, then its photos best first."""
 
@@ -43,18 +85,10 @@ class GroupRow(QFrame):
 
         who = "your pick" if group["manual"] else "picked automatically"
         head = QLabel(f"<b>{Path(group['folder']).name}</b> · {when} · {len(group['photo_ids'])} photos"
-                      f" · best {who}")
-        self.photos = QListWidget()
-        self.photos.setViewMode(QListView.ViewMode.IconMode)
-        self.photos.setFlow(QListView.Flow.LeftToRight)
-        self.photos.setWrapping(False)
-        self.photos.setMovement(QListView.Movement.Static)
-        self.photos.setIconSize(ICON)
-        text_h = 2 * self.photos.fontMetrics().lineSpacing()
-        self.photos.setGridSize(QSize(ICON.width() + 40, ICON.height() + text_h + 10))
-        self.photos.setFixedHeight(ICON.height() + text_h + 16 + self.photos.horizontalScrollBar().sizeHint().height())
-        self.photos.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
-        self.photos.setToolTip("Double-click a photo, or select it and press Enter, to make it the best")
+                      f" · best: {who}")
+        self.photos = BurstStrip()
+        self.photos.setToolTip("Double-click a photo, or select it and press Enter, to make it the best "
+                               "(Up and Down: the burst above or below)")
         # double-click and Enter both activate: picking works from the keyboard
         self.photos.itemActivated.connect(lambda item: self.chosen.emit(group["key"], item.data(PhotoRole)))
         best = group["best"]["photo_id"]
@@ -185,6 +219,7 @@ class BestView(QWidget):
             row = GroupRow(g, self.loader)
             row.chosen.connect(self.choose)
             row.reset.connect(lambda key: self.choose(key, None))
+            row.photos.leave.connect(lambda step, row=row: self.move_focus(row, step))
             self.rows_layout.insertWidget(self.rows_layout.count() - 1, row)
             self.rows.append(row)
         self.export_button.setEnabled(bool(groups))
@@ -200,6 +235,15 @@ class BestView(QWidget):
                                 + ". Double-click a photo (or Enter) to make it the best.")
         self._keep_scroll = keep
         self._restore_scroll()
+
+    def move_focus(self, row: GroupRow, step: int) -> None:
+        """From one burst to the one above or below (Up/Down), at the same place in the strip."""
+        i = self.rows.index(row) + step
+        if 0 <= i < len(self.rows):
+            target = self.rows[i].photos
+            target.setCurrentRow(min(max(0, row.photos.currentRow()), target.count() - 1))
+            target.setFocus(Qt.FocusReason.OtherFocusReason)
+            self.scroll.ensureWidgetVisible(self.rows[i])
 
     def _restore_scroll(self) -> None:
         """Back to where the reader was once the rebuilt rows give the scroll bar its range."""

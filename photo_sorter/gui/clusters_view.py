@@ -44,16 +44,16 @@ class ClustersView(QWidget):
         self.run_button = QPushButton("Run clustering")
         self.run_button.clicked.connect(lambda: self.run_clustering())
         self.runs_combo = QComboBox()
-        self.runs_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.runs_combo.activated.connect(lambda i: self.load(self.runs_combo.itemData(i)))
         form = QFormLayout()
         form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         form.addRow("k (clusters):", self.k_spin)
-        form.addRow("Earlier runs:", self.runs_combo)
         left = QVBoxLayout()
         left.addWidget(QLabel("Attributes to cluster on:"))
         left.addWidget(self.attribute_list, 1)
         left.addLayout(form)
+        left.addWidget(QLabel("Earlier runs:"))  # above its list: a run's date is never cut
+        left.addWidget(self.runs_combo)
         left.addWidget(self.run_button)
         left_w = QWidget()
         left_w.setLayout(left)
@@ -93,14 +93,16 @@ class ClustersView(QWidget):
         self.notice.hide()
         zoom = QHBoxLayout()
         zoom.addWidget(QLabel("Sheet:"))
-        for text, tip, slot in (("Fit", "Fit the sheet to the pane's width", lambda: self.zoom_sheet(None)),
+        for text, tip, slot in (("Fit", "The whole sheet in the pane (follows the window)", lambda: self.zoom_sheet(None)),
                                 ("−", "Zoom out (Ctrl+wheel)", lambda: self.zoom_sheet(0.8)),
                                 ("+", "Zoom in (Ctrl+wheel)", lambda: self.zoom_sheet(1.25)),
-                                ("100 %", "Actual size", lambda: self.zoom_sheet(1.0, absolute=True))):
+                                ("Actual size", "One sheet pixel per screen pixel", lambda: self.zoom_sheet(1.0, absolute=True))):
             b = QPushButton(text)
             b.setToolTip(tip)
             b.clicked.connect(slot)
             zoom.addWidget(b)
+        self.zoom_label = QLabel()  # what the sheet is shown at now: "Fit · 72 %"
+        zoom.addWidget(self.zoom_label)
         zoom.addStretch()
         right = QVBoxLayout()
         right.setContentsMargins(0, 0, 0, 0)
@@ -191,6 +193,7 @@ class ClustersView(QWidget):
         self.task.finished.connect(self._task_ended)
         self.run_button.setEnabled(False)
         self.run_button.setText("Clustering…")
+        self.summary.setText("Clustering the library's faces… (with k on auto, several k are tried)")
         self.task.start()
 
     def _task_ended(self) -> None:
@@ -202,7 +205,8 @@ class ClustersView(QWidget):
         from photo_sorter import clusters
 
         data = clusters.load_run(self.engine, run_id)
-        sil = f", silhouette {data['silhouette']:.2f}" if data["silhouette"] is not None else ""
+        sil = (f", separation {data['silhouette']:.2f} of 1 (silhouette)"
+               if data["silhouette"] is not None else "")
         auto = " (chosen automatically)" if data["params"].get("k_requested") == "auto" else ""
         n = data["params"].get("n_faces", sum(c["size"] for c in data["clusters"]))
         self._show(data, f"<b>Run #{data['run_id']}</b>: {data['k']} clusters{auto}{sil}, {n} faces, "
@@ -249,11 +253,13 @@ class ClustersView(QWidget):
 
     def _render_sheet(self) -> None:
         if self.sheet_pixmap.isNull():
+            self.zoom_label.clear()
             self.sheet.setPixmap(QPixmap())
             self.sheet.setText("No sheet for this cluster (its faces have no stored crops)."
                                if self.run_data and self.run_data["clusters"] else "")
             return
         scale = self.sheet_zoom or self._fit_scale()
+        self.zoom_label.setText(f"{'Fit · ' if self.sheet_zoom is None else ''}{scale:.0%}")
         self.sheet.setPixmap(self.sheet_pixmap.scaledToWidth(
             max(1, round(self.sheet_pixmap.width() * scale)), Qt.TransformationMode.SmoothTransformation))
 

@@ -35,7 +35,9 @@ LIVE_REFRESH_MS = 1000
 SHORTCUTS = (  # (keys, what): shown in Help > Keyboard shortcuts
     ("Ctrl+O", "Add a folder"), ("Ctrl+Shift+O", "Open another library"), ("F5", "Rescan the library"), ("Ctrl+F", "Type a filter expression"),
     ("Ctrl+1 / 2 / 3", "Photos / Clusters / Best smiling"), ("Enter or Space", "Open the photo in the viewer"),
-    ("Left / Right", "Previous / next photo (viewer)"), ("+ / - / 0", "Zoom in / out / fit (viewer)"),
+    ("Left / Right", "Previous / next photo (viewer)"), ("Home / End", "First / last photo (viewer)"),
+    ("+ / - / 0 / 1", "Zoom in / out / fit / actual pixels (viewer)"),
+    ("Up / Down", "The burst above / below (Best smiling)"),
     ("F", "Face boxes on or off (viewer)"), ("Esc", "Close the viewer"),
     ("Ctrl+A", "Select all photos in the grid"), ("Ctrl+Shift+C", "Copy the selected photos to a folder"),
     ("Ctrl+Shift+E", "Show the selected photo in its folder"), ("Alt+Left", "Back to all photos"),
@@ -63,13 +65,22 @@ class EmptyLibrary(QWidget):
         buttons.addWidget(self.sample_button)
         buttons.addWidget(self.folder_button)
         buttons.addStretch()
-        outer = QVBoxLayout(self)
-        outer.addStretch()
+        # at most 520 px wide, narrower in a small window (the text wraps): a fixed width here
+        # kept the whole window from shrinking below about 1120 px
+        column = QWidget()
+        column.setMaximumWidth(520)
+        words = QVBoxLayout(column)
         for w in (title, text):
             w.setAlignment(Qt.AlignmentFlag.AlignCenter)
-            w.setFixedWidth(520)
-            w.setMinimumHeight(w.heightForWidth(520))
-            outer.addWidget(w, 0, Qt.AlignmentFlag.AlignHCenter)
+            w.setWordWrap(True)
+            words.addWidget(w)
+        middle = QHBoxLayout()
+        middle.addStretch()
+        middle.addWidget(column, 1)
+        middle.addStretch()
+        outer = QVBoxLayout(self)
+        outer.addStretch()
+        outer.addLayout(middle)
         outer.addLayout(buttons)
         outer.addStretch()
 
@@ -151,18 +162,26 @@ class MainWindow(QMainWindow):
         self.size_slider.setMaximumWidth(140)
         self.size_slider.setToolTip("Thumbnail size")
         self.size_slider.valueChanged.connect(self._thumbnail_size)
+        # the scope line has the grid's whole width (a filter or cluster name stays on one line
+        # at the default size); the order and size controls sit under the grid, as in
+        # Lightroom's toolbar
         head = QHBoxLayout()
         head.setContentsMargins(4, 2, 4, 2)
         head.addWidget(self.scope, 1)
         head.addWidget(self.back_button)
-        head.addWidget(self.sort)
-        head.addWidget(QLabel("Size:"))
-        head.addWidget(self.size_slider)
+        tools = QHBoxLayout()
+        tools.setContentsMargins(4, 2, 4, 2)
+        tools.addWidget(self.sort)
+        tools.addStretch(1)
+        tools.addWidget(QLabel("Size:"))
+        tools.addWidget(self.size_slider)
         grid_side = QWidget()
         grid_layout = QVBoxLayout(grid_side)
         grid_layout.setContentsMargins(0, 0, 0, 0)
+        grid_layout.setSpacing(2)
         grid_layout.addLayout(head)
         grid_layout.addWidget(self.grid_stack, 1)
+        grid_layout.addLayout(tools)
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(self.photo_view)
         right.addWidget(self.face_panel)
@@ -170,7 +189,7 @@ class MainWindow(QMainWindow):
         self.photos_split = QSplitter()
         self.photos_split.addWidget(grid_side)
         self.photos_split.addWidget(right)
-        self.photos_split.setSizes([760, 420])
+        self.photos_split.setSizes([840, 300])  # the grid first; the photo pane keeps what its bars need
         self.tabs = QTabWidget()
         self.tabs.addTab(self.photos_split, "Photos")
         self.clusters_view = ClustersView(engine, settings.cache_dir / "cluster_sheets")
@@ -235,6 +254,7 @@ class MainWindow(QMainWindow):
         bar.addWidget(self.scan_progress)
         for w in (self.counts_label, self.model_label, self.device_label):
             bar.addPermanentWidget(w)
+        bar.messageChanged.connect(self._message_room)
 
         self._build_menus()
         # Tab: library -> filter expression -> filter buttons -> grid -> photo pane
@@ -371,6 +391,16 @@ class MainWindow(QMainWindow):
         old.dispose()
         self.statusBar().showMessage(f"Opened {describe(engine.url)}.", 10000)
         return True
+
+    def _message_room(self, message: str) -> None:
+        """A status message too long to share the bar has it to itself while it shows (its
+        figures are the counts it hides), instead of being cut under the permanent labels."""
+        bar = self.statusBar()
+        permanent = (self.counts_label, self.model_label, self.device_label)
+        room = bar.width() - sum(w.sizeHint().width() + 12 for w in permanent) - 24
+        fits = bar.fontMetrics().horizontalAdvance(message) <= room
+        for w in permanent:
+            w.setVisible(fits)
 
     def _restore_layout(self) -> None:
         geometry = self.settings.q.value("window/geometry")

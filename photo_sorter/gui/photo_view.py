@@ -221,13 +221,15 @@ class FacePanel(QWidget):
         head.addWidget(self.caption, 1)
         self.bars = AttributeBars()
         self.unreliable: dict[str, str] = {}
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(self.bars)
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setWidget(self.bars)
+        # names and percentages whole: the pane is never narrower than the bars need
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(head)
-        layout.addWidget(scroll, 1)
+        layout.addWidget(self.scroll, 1)
         self.show_face(None, {})
 
     def show_face(self, face: dict | None, thresholds: dict[str, float]) -> None:
@@ -251,3 +253,6 @@ class FacePanel(QWidget):
                              "" if face["probabilities"] else
                              "No attribute predictions for this face yet (no model was active "
                              "when it was scanned).", self.unreliable)
+        need = (self.bars.minimumWidth() + self.scroll.verticalScrollBar().sizeHint().width()
+                + 2 * self.scroll.frameWidth())
+        self.scroll.setMinimumWidth(max(self.scroll.minimumWidth(), need))  # grows only: no jumps

@@ -1,5 +1,6 @@
 """The large photo viewer: one photo with its face boxes (F toggles them), fit or zoom (+ - 0,
-Ctrl+wheel), previous/next with the arrow keys, Esc to go back to the grid."""
+1 for actual pixels, Ctrl+wheel), previous/next with the arrow keys (Home/End: first/last),
+Esc to go back to the grid."""
 
 from __future__ import annotations
 
@@ -54,6 +55,8 @@ class Viewer(QDialog):
         layout.addWidget(self.scroll, 1)
         layout.addLayout(bar)
         self.keys = {Qt.Key.Key_Left: lambda: self.step(-1), Qt.Key.Key_Right: lambda: self.step(1),
+                     Qt.Key.Key_Home: lambda: self.show_row(0), Qt.Key.Key_End: lambda: self.show_row(len(ids) - 1),
+                     Qt.Key.Key_1: lambda: self.set_zoom(1.0),
                      Qt.Key.Key_Plus: lambda: self.set_zoom(self._scale() * ZOOM_STEP),
                      Qt.Key.Key_Equal: lambda: self.set_zoom(self._scale() * ZOOM_STEP),
                      Qt.Key.Key_Minus: lambda: self.set_zoom(self._scale() / ZOOM_STEP),
@@ -81,8 +84,8 @@ class Viewer(QDialog):
         self.view.show_boxes = self.boxes.isChecked()
         name = Path(detail["path"]).name if detail else ""
         faces = len(detail["faces"]) if detail else 0
-        self.caption.setText(f"<b>{name}</b> · {self.row + 1} of {len(self.ids)} · "
-                             f"{faces} face{'s' if faces != 1 else ''}")
+        self.about = (f"<b>{name}</b> · {self.row + 1} of {len(self.ids)} · "
+                      f"{faces} face{'s' if faces != 1 else ''}")
         self.setWindowTitle(name or "Photo")
         self.set_zoom(self.zoom)
         self.moved.emit(self.row)
@@ -110,6 +113,8 @@ class Viewer(QDialog):
         if not fit:
             self.view.resize(round(detail["width"] * self.zoom), round(detail["height"] * self.zoom))
         self.view.update()
+        shown = "fit" if self.zoom is None else f"{self.zoom:.0%}"  # as Lightroom's loupe says it
+        self.caption.setText(f"{self.about} · {shown}" if detail and detail.get("width") else self.about)
 
     def _boxes_toggled(self, on: bool) -> None:
         self.view.show_boxes = on

@@ -1,0 +1,109 @@
+"""What a demanding user found in the real app at the default (1280x820) and a small (1024x700)
+window (issue 13, second pass): cut text, empty space, scroll traps, jargon. Offscreen, on the
+shared crafted library."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QTextDocument, QWheelEvent
+from PySide6.QtWidgets import QApplication
+
+from photo_sorter import clusters, eigenfaces, selection
+from test_gui import crafted_window, shot  # noqa: F401 - the shared fixture
+
+
+def one_line_width(label) -> float:
+    doc = QTextDocument()
+    doc.setDefaultFont(label.font())
+    doc.setHtml(label.text())
+    return doc.idealWidth()
+
+
+def test_small_window_keeps_scope_status_and_face_bars_whole(crafted_window, qtbot):
+    win = crafted_window
+    win.resize(1280, 820)  # the default size: a filter of three terms reads on one line
+    win.show_source(("photos", [{"id": i, "score": 0.9} for i in win.ids[:6]]),
+                    "Filter: Smiling and not Eyeglasses and Male")
+    QApplication.processEvents()
+    assert one_line_width(win.scope) <= win.scope.contentsRect().width()
+    win.resize(1024, 700)
+    QApplication.processEvents()
+    assert (win.width(), win.height()) == (1024, 700)  # nothing holds the window wider (was 1118 px)
+    # the scope line has the grid's width to itself (the order and size controls are under the grid)
+    assert win.scope.width() + win.back_button.width() >= win.grid_stack.width() - 24
+    assert win.sort.y() > win.grid_stack.y() + win.grid_stack.height() - 4
+    # the face's attribute bars: every name and percentage whole, no sideways scrolling
+    win.grid.setCurrentIndex(win.grid_model.index(0))
+    QApplication.processEvents()
+    panel = win.face_panel
+    assert panel.bars.rows and panel.scroll.viewport().width() >= panel.bars.minimumWidth()
+    # a scan's closing line is not cut under the counts: it has the bar to itself while it shows
+    bar = win.statusBar()
+    bar.showMessage("Scan finished: 3 new, 0 changed (2 s). The library holds 188 photos with 190 faces; "
+                    "2 files could not be read (see Scan problems).")
+    assert not win.counts_label.isVisible()
+    bar.clearMessage()
+    assert win.counts_label.isVisible() and win.model_label.isVisible()
+    bar.showMessage("Copied 3 photos.")
+    assert win.counts_label.isVisible()
+    shot(win, "audit_small_window_scope")
+
+
+def test_best_smiling_rows_are_compact_scroll_with_the_page_and_follow_the_keys(crafted_window, qtbot):
+    win = crafted_window
+    view = win.best_view
+    win.tabs.setCurrentWidget(view)
+    view.refresh()
+    qtbot.waitUntil(lambda: view.task is None, timeout=30000)
+    assert len(view.rows) == 2
+    for row in view.rows:
+        strip = row.photos
+        overflow = strip.horizontalScrollBar().maximum() > 0
+        # every label whole, no vertical scrolling inside a row, and no band kept for a
+        # scroll bar the row does not need
+        assert strip.viewport().height() >= strip.gridSize().height()
+        assert strip.verticalScrollBar().maximum() == 0
+        assert (strip.height() > strip.gridSize().height() + strip.horizontalScrollBar().sizeHint().height()) == overflow
+    strip = view.rows[0].photos
+    wheel = QWheelEvent(QPointF(10, 10), QPointF(10, 10), QPoint(), QPoint(0, -120), Qt.MouseButton.NoButton,
+                        Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+    strip.wheelEvent(wheel)
+    assert not wheel.isAccepted()  # goes on to the page
+    strip.setCurrentRow(1)
+    qtbot.keyClick(strip, Qt.Key.Key_Down)
+    below = view.rows[1].photos
+    assert below.currentRow() == 1 and QApplication.focusWidget() in (below, None)
+    qtbot.keyClick(below, Qt.Key.Key_Up)
+    assert strip.currentRow() == 1
+    office = next(r for r in view.rows if r.group["folder"].endswith("office"))
+    assert office.photos.item(0).text().endswith("not smiling")  # not "0 of 1 smiling"
+    assert "best: picked automatically" in office.findChildren(type(win.scope))[0].text()
+
+
+def test_plain_words_for_absent_attributes_and_a_burst_without_smiles():
+    name = clusters.cluster_name({"No_Beard": 0.1, "Male": 0.95, "Smiling": 0.1},
+                                 {"No_Beard": 0.8, "Male": 0.4, "Smiling": 0.5})
+    assert name == "Beard · Male · not Smiling"
+    faces = [{"smiling": 0.1, "blurry": 0.0}, {"smiling": 0.2, "blurry": 0.0}]
+    ranked = [{"n_smiling": 0, "n_faces": 2, "everyone_smiling": False, "score": 0.1, "min_face_score": 0.1,
+               "faces": faces}]
+    assert selection.plain_ranking(ranked) == ["nobody smiles"]
+
+
+def test_cluster_sheet_is_legible_fitted_at_the_default_window(crafted_window, qtbot):
+    win = crafted_window
+    view = win.clusters_view
+    win.tabs.setCurrentWidget(view)
+    view.k_spin.setValue(2)
+    view.run_button.click()
+    qtbot.waitUntil(lambda: view.task is None, timeout=60000)
+    QApplication.processEvents()
+    assert not view.sheet_pixmap.isNull()
+    smallest_px = view._fit_scale() * eigenfaces.TEXT_PT * eigenfaces.SHEET_DPI / 72
+    assert smallest_px >= 8.5, smallest_px
+    assert view.zoom_label.text().startswith("Fit · ")
+    view.zoom_sheet(1.0, absolute=True)
+    assert view.zoom_label.text() == "100%"
+    combo = view.runs_combo  # a run's date is never cut
+    assert combo.fontMetrics().horizontalAdvance(combo.currentText()) <= combo.width() - 24
+    shot(win, "audit_clusters_default_size")
