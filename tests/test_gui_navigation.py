@@ -118,3 +118,92 @@ def test_open_library_switches_libraries_and_a_failure_keeps_the_open_one(crafte
 
 def names(win) -> list[str]:
     return [Path(r["path"]).name for r in win.grid_model.rows]
+
+
+def focus_chain(top) -> list:
+    """The widgets Tab reaches in `top`, in order (a spin box's or combo box's own editor, and a
+    widget whose focus goes to another, count as their owner)."""
+    from PySide6.QtWidgets import QAbstractSpinBox, QComboBox
+
+    chain, w = [], top
+    while True:
+        w = w.nextInFocusChain()
+        if w is top or w in chain:
+            return [c for c in chain if c.isVisible() and c.isEnabled() and c.window() is top.window()
+                    and c.focusPolicy() & Qt.FocusPolicy.TabFocus and c.focusProxy() is None
+                    and not isinstance(c.parentWidget(), (QAbstractSpinBox, QComboBox))]
+        chain.append(w)
+
+
+def spoken_name(widget) -> str:
+    """What a screen reader announces for the widget: its accessible name, else what Qt derives
+    (a button's text, a buddy label's text, a combo box's current entry)."""
+    from PySide6.QtGui import QAccessible
+
+    iface = QAccessible.queryAccessibleInterface(widget)
+    return (widget.accessibleName() or (iface.text(QAccessible.Text.Name) if iface else "")).strip("&: ")
+
+
+def test_every_control_tab_reaches_has_a_name_and_the_order_follows_the_window(crafted_window, qtbot):
+    from PySide6.QtWidgets import QToolButton
+
+    from photo_sorter.gui.open_library import OpenLibraryDialog
+    from photo_sorter.gui.preferences import PreferencesDialog
+
+    win = crafted_window
+    win.grid.setCurrentIndex(win.grid_model.index(0))
+    tops = []
+    for tab in range(win.tabs.count()):
+        win.tabs.setCurrentIndex(tab)
+        tops.append(("window", tab, focus_chain(win)))
+    win.tabs.setCurrentIndex(0)
+    dialogs = [PreferencesDialog(win.settings, {"Smiling": 0.5}, win), OpenLibraryDialog(["/a.db"], "/b.db", win),
+               win.open_models(), win.open_viewer(), win.open_wizard()]
+    for dialog in dialogs:
+        dialog.show()
+        tops.append((type(dialog).__name__, 0, focus_chain(dialog)))
+    unnamed = [(where, tab, type(w).__name__) for where, tab, chain in tops for w in chain if not spoken_name(w)]
+    assert unnamed == []
+    assert all(len(chain) >= 2 for _where, _tab, chain in tops)
+    photos = tops[0][2]
+    names = [spoken_name(w) for w in photos]
+    # left to right, top to bottom; the grid before the many Any/Yes/No buttons
+    assert names[names.index("Library folders"):names.index("Photo thumbnails") + 1] == [
+        "Library folders", "Add folder…", "Remove", "Rescan", "Filter expression", "Clear", "Minimum confidence",
+        "Saved filters", "Save…", "Delete", "Sort and group the photos", "Thumbnail size", "Photo thumbnails"]
+    buttons = [w for w in photos if isinstance(w, QToolButton)]
+    assert photos.index(buttons[0]) > names.index("Photo with face boxes")
+    assert spoken_name(buttons[1]) == "Smiling: Yes" and buttons[1].isCheckable()
+    for dialog in dialogs:
+        dialog.close()
+
+
+def test_face_panes_follow_the_font_and_the_keyboard_and_never_tell_by_colour_alone(qtbot, tmp_path):
+    from PIL import Image
+    from PySide6.QtGui import QFont
+
+    from photo_sorter.gui.photo_view import AttributeBars, PhotoView
+
+    bars = AttributeBars()
+    qtbot.addWidget(bars)
+    values = ({"Smiling": 0.9, "Double_Chin": 0.2}, {"Smiling": 0.5, "Double_Chin": 0.5}, "",
+              {"Double_Chin": "tags right only 8 % of the time"})
+    bars.set_values(*values)
+    small = bars.minimumHeight()
+    font = QFont(bars.font())
+    font.setPointSizeF(font.pointSizeF() * 2)
+    bars.setFont(font)
+    bars.set_values(*values)
+    assert bars.minimumHeight() > small and bars.ROW > bars.fontMetrics().height()  # rows grow, never clip
+    assert bars.accessibleDescription() == "Smiling 90% (yes); Double chin ⚠ 20%"  # greyed is also marked
+    view = PhotoView()
+    qtbot.addWidget(view)
+    view.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+    Image.new("RGB", (100, 100)).save(tmp_path / "x.jpg")
+    view.set_photo({"path": str(tmp_path / "x.jpg"), "status": "ok", "error": None, "width": 100, "height": 100,
+                    "faces": [{"number": 1, "box": (0, 0, 10, 10)}, {"number": 2, "box": (50, 0, 10, 10)}]})
+    assert view.accessibleDescription() == "x.jpg, 2 faces; Left and Right choose a face"
+    qtbot.keyClick(view, Qt.Key.Key_Right)
+    assert view.selected == 1
+    qtbot.keyClick(view, Qt.Key.Key_Right)
+    assert view.selected == 0

@@ -89,6 +89,9 @@ class GroupRow(QFrame):
         self.photos = BurstStrip()
         self.photos.setToolTip("Double-click a photo, or select it and press Enter, to make it the best "
                                "(Up and Down: the burst above or below)")
+        self.photos.setAccessibleName(f"Burst in {Path(group['folder']).name} at {when}, {len(group['photo_ids'])} "
+                                      f"photos, best: {who}")
+        self.photos.setAccessibleDescription(self.photos.toolTip())
         # double-click and Enter both activate: picking works from the keyboard
         self.photos.itemActivated.connect(lambda item: self.chosen.emit(group["key"], item.data(PhotoRole)))
         best = group["best"]["photo_id"]
@@ -142,11 +145,13 @@ class BestView(QWidget):
         self.gap.setValue(2.0)
         self.gap.setSuffix(" s")
         self.gap.setToolTip("Photos taken closer together than this belong to one burst")
+        self.gap.setAccessibleName("Burst gap")
         self.visual_split = QCheckBox("Split bursts by look")
         self.visual_split.setChecked(True)
         self.visual_split.setToolTip("Photos taken seconds apart but of different scenes make separate bursts")
         self.visual_split.toggled.connect(lambda _on: self.groups and self.refresh())
         self.refresh_button = QPushButton("Find bursts")
+        self.refresh_button.setToolTip("Group the photos into bursts and pick the best smile of each")
         self.refresh_button.clicked.connect(self.refresh)
         self.export_button = QToolButton()
         self.export_button.setText("Export best picks")
@@ -169,6 +174,7 @@ class BestView(QWidget):
         self.rows_layout.setSpacing(4)
         self.rows_layout.addStretch()
         self.scroll = QScrollArea()
+        self.scroll.setAccessibleName("Bursts")
         self.scroll.setWidgetResizable(True)
         self.scroll.setWidget(self.container)
         self._keep_scroll: int | None = None

@@ -36,6 +36,7 @@ class ClustersView(QWidget):
         self.sheet_pixmap = QPixmap()
 
         self.attribute_list = QListWidget()
+        self.attribute_list.setAccessibleName("Attributes to cluster on")
         self.set_attributes(DEFAULT_ATTRIBUTES)
         self.k_spin = QSpinBox()
         self.k_spin.setRange(1, 30)
@@ -61,6 +62,7 @@ class ClustersView(QWidget):
         self.summary = QLabel()
         self.summary.setWordWrap(True)
         self.cluster_list = QListWidget()
+        self.cluster_list.setAccessibleName("Clusters")
         self.cluster_list.setWordWrap(True)
         self.cluster_list.currentRowChanged.connect(self._show_cluster)
         self.cluster_list.itemDoubleClicked.connect(lambda _item: self.open_current())
@@ -77,12 +79,14 @@ class ClustersView(QWidget):
         self.sheet.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.sheet.setWordWrap(True)
         self.sheet_scroll = QScrollArea()
+        self.sheet_scroll.setAccessibleName("Cluster sheet")
+        self.sheet.setAccessibleName("Cluster sheet")
         self.sheet_scroll.setWidgetResizable(True)
         self.sheet_scroll.setWidget(self.sheet)
         self.sheet_scroll.viewport().installEventFilter(self)
         self.outdated = QLabel()
         self.outdated.setWordWrap(True)
-        self.outdated.setStyleSheet("background: #fdebd0; padding: 4px; border-radius: 3px")
+        self.outdated.setStyleSheet("background: #fdebd0; color: black; padding: 4px; border-radius: 3px")
         self.rerun_button = QPushButton("Re-run with the same settings")
         self.rerun_button.clicked.connect(self.rerun)
         notice = QHBoxLayout()
@@ -99,6 +103,7 @@ class ClustersView(QWidget):
                                 ("Actual size", "One sheet pixel per screen pixel", lambda: self.zoom_sheet(1.0, absolute=True))):
             b = QPushButton(text)
             b.setToolTip(tip)
+            b.setAccessibleName(f"Sheet: {tip.split(' (')[0].lower()}")  # not "minus sign"
             b.clicked.connect(slot)
             zoom.addWidget(b)
         self.zoom_label = QLabel()  # what the sheet is shown at now: "Fit · 72 %"
@@ -222,6 +227,9 @@ class ClustersView(QWidget):
         self.cluster_list.clear()
         for c in data["clusters"]:
             self.cluster_list.addItem(f"{c['index'] + 1}. {c['name']}\n{c['size']} face{'s' if c['size'] != 1 else ''}")
+        # what the sheet's picture shows, for a screen reader
+        self.sheet.setAccessibleDescription("; ".join(f"cluster {c['index'] + 1}, {c['name']}: {c['size']} faces"
+                                                      for c in data["clusters"]) or "empty")
         self.open_button.setEnabled(bool(data["clusters"]))
         if data["clusters"]:
             self.cluster_list.setCurrentRow(0)

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
 )
 
 from photo_sorter.attributes import GROUPS, label
+from photo_sorter.gui.photo_view import UNRELIABLE_MARK, shown_name
 from photo_sorter.gui.tasks import Task
 
 STATES = ("any", "yes", "no")
@@ -22,6 +23,7 @@ GREYED = "#8a8a8a"
 # others are plain text buttons
 BUTTON_STYLE = {state: f"QToolButton {{ border: 1px solid transparent; border-radius: 3px; padding: 1px 6px; }}"
                 f"QToolButton:checked {{ background: {colour}; color: white; font-weight: bold; }}"
+                f"QToolButton:focus {{ border: 2px solid palette(highlight); }}"
                 for state, colour in (("any", "#566573"), ("yes", "#1e8449"), ("no", "#b03a2e"))}
 
 
@@ -115,6 +117,7 @@ class FilterPanel(QWidget):
 
         self.expression = ExpressionEdit()
         self.expression.setPlaceholderText("Type a filter, e.g. Smiling and Eyeglasses and not Wearing_Hat")
+        self.expression.setAccessibleName("Filter expression")
         self.expression.setToolTip("The filter in words; the buttons below follow what you type")
         self.expression.edited.connect(self._typed)
         self.expression.returnPressed.connect(self.run)
@@ -124,27 +127,33 @@ class FilterPanel(QWidget):
 
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(CALIBRATED, 99)
+        self.slider.setAccessibleName("Minimum confidence")
         self.slider.valueChanged.connect(self._slider_moved)
         self.slider_label = QLabel()
         self._slider_moved(CALIBRATED, regenerate=False)
 
         self.saved = QComboBox()
         self.saved.setPlaceholderText("Saved filters")
+        self.saved.setAccessibleName("Saved filters")
         self.saved.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.saved.setMinimumContentsLength(12)
         self.saved.view().setTextElideMode(Qt.TextElideMode.ElideNone)
         self.saved.activated.connect(lambda i: self.apply_saved(self.saved.itemText(i)))
-        save = QPushButton("Save…")
+        self.save_button = save = QPushButton("Save…")
+        save.setToolTip("Keep this filter under a name")
         save.clicked.connect(self._ask_save)
-        delete = QPushButton("Delete")
+        self.delete_button = delete = QPushButton("Delete")
+        delete.setToolTip("Forget the chosen saved filter")
         delete.clicked.connect(lambda: self.delete_saved(self.saved.currentText()))
-        clear = QPushButton("Clear")
+        self.clear_button = clear = QPushButton("Clear")
+        clear.setToolTip("Show all photos again: every attribute back to Any")
         clear.clicked.connect(self.clear)
 
         self.legend = QLabel()
         self.legend.setWordWrap(True)
         self.inner = QWidget()
         self.scroll = QScrollArea()
+        self.scroll.setAccessibleName("Attributes: Any, Yes or No for each")
         self.scroll.setWidgetResizable(True)
         self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.scroll.setWidget(self.inner)
@@ -204,7 +213,7 @@ class FilterPanel(QWidget):
         # wide enough for the longest name and its three buttons: never a horizontal scrollbar
         self.scroll.setMinimumWidth(self.inner.sizeHint().width()
                                     + self.scroll.verticalScrollBar().sizeHint().width() + 4)
-        self.legend.setText(f"<span style='color:{GREYED}'>Greyed</span>: attributes whose tags are "
+        self.legend.setText(f"<span style='color:{GREYED}'>Greyed, {UNRELIABLE_MARK.strip()}</span>: attributes whose tags are "
                             "too often wrong (hover for why); still usable in filters."
                             if self.unreliable else "")
         self.legend.setVisible(bool(self.unreliable))
@@ -212,7 +221,7 @@ class FilterPanel(QWidget):
             self.groups[name].button(STATES.index(state)).setChecked(True)
 
     def _add_row(self, grid: QGridLayout, row: int, name: str) -> None:
-        name_label = QLabel(label(name))
+        name_label = QLabel(shown_name(name, self.unreliable))
         if name in self.unreliable:
             name_label.setStyleSheet(f"color: {GREYED}")
             name_label.setToolTip(f"{label(name)}: {self.unreliable[name]}. Still predicted and usable "
@@ -227,6 +236,8 @@ class FilterPanel(QWidget):
             b.setChecked(state == "any")
             b.setToolTip({"any": f"{label(name)}: either way", "yes": f"Require {label(name).lower()}",
                           "no": f"Exclude {label(name).lower()}"}[state])
+            b.setAccessibleName(f"{label(name)}: {b.text()}")  # a screen reader says which row, and checked or not
+            b.setAccessibleDescription(b.toolTip())
             group.addButton(b, col - 1)
             grid.addWidget(b, row, col)
         group.idClicked.connect(lambda _id: self._choices_changed())

@@ -39,6 +39,7 @@ class LibraryPanel(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.list = QListWidget()
+        self.list.setAccessibleName("Library folders")
         self.list.setWordWrap(True)
         self.list.currentItemChanged.connect(
             lambda item, _prev: item is not None and self.folderChosen.emit(item.data(FolderRole)))
@@ -48,6 +49,8 @@ class LibraryPanel(QWidget):
         self.remove_button = QPushButton("Remove")
         self.remove_button.setToolTip("Remove the folder from the library (the files stay where they are)")
         self.rescan_button = QPushButton("Rescan")
+        self.add_button.setToolTip("Add a folder of photos to the library and scan it (Ctrl+O)")
+        self.rescan_button.setToolTip("Read the chosen folder again (all folders when All photos is chosen)")
         self.add_button.clicked.connect(self.ask_folder)
         self.remove_button.clicked.connect(self._remove_current)
         self.rescan_button.clicked.connect(self._rescan_current)

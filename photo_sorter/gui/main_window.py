@@ -137,7 +137,10 @@ class MainWindow(QMainWindow):
         self.grid.photoActivated.connect(self.open_viewer)
         self.grid.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.grid.customContextMenuRequested.connect(self._grid_menu)
+        self.grid.setAccessibleName("Photo thumbnails")
         self.photo_view = PhotoView()
+        self.photo_view.setAccessibleName("Photo with face boxes")
+        self.photo_view.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # Left / Right choose a face
         self.face_panel = FacePanel()
         self.photo_view.faceSelected.connect(self._face_chosen)
 
@@ -161,6 +164,8 @@ class MainWindow(QMainWindow):
         self.size_slider.setValue(size)
         self.size_slider.setMaximumWidth(140)
         self.size_slider.setToolTip("Thumbnail size")
+        self.size_slider.setAccessibleName("Thumbnail size")
+        self.sort.setAccessibleName("Sort and group the photos")
         self.size_slider.valueChanged.connect(self._thumbnail_size)
         # the scope line has the grid's whole width (a filter or cluster name stays on one line
         # at the default size); the order and size controls sit under the grid, as in
@@ -217,6 +222,7 @@ class MainWindow(QMainWindow):
         self.filter_dock = self._dock("Filter by attribute", self.filter_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
 
         self.problems = QTableWidget(0, 2)
+        self.problems.setAccessibleName("Scan problems")
         self.problems.setHorizontalHeaderLabels(["File", "Problem"])
         self.problems.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         self.problems.horizontalHeader().setStretchLastSection(True)
@@ -257,11 +263,7 @@ class MainWindow(QMainWindow):
         bar.messageChanged.connect(self._message_room)
 
         self._build_menus()
-        # Tab: library -> filter expression -> filter buttons -> grid -> photo pane
-        self.setTabOrder(self.library_panel.list, self.filter_panel.expression)
-        self.setTabOrder(self.filter_panel.expression, self.grid)
-        self.setTabOrder(self.grid, self.sort)
-        self.setTabOrder(self.sort, self.size_slider)
+        self._tab_order()
         self.live_timer = QTimer(self)
         self.live_timer.setInterval(LIVE_REFRESH_MS)
         self.live_timer.timeout.connect(lambda: self.refresh(live=True))
@@ -275,6 +277,17 @@ class MainWindow(QMainWindow):
         self.refresh()
 
     # --- construction helpers -------------------------------------------------------------
+    def _tab_order(self) -> None:
+        """Tab follows the window left to right, top to bottom: library, filter, the grid's
+        controls, the grid, the photo and its face; the many Any/Yes/No buttons come last (Ctrl+F
+        jumps to the filter) so the grid is a few presses away."""
+        lp, fp = self.library_panel, self.filter_panel
+        chain = [lp.list, lp.add_button, lp.remove_button, lp.rescan_button, fp.expression, fp.clear_button,
+                 fp.slider, fp.saved, fp.save_button, fp.delete_button, self.back_button, self.sort,
+                 self.size_slider, self.grid, self.photo_view, self.face_panel.scroll, fp.scroll]
+        for before, after in zip(chain, chain[1:]):
+            self.setTabOrder(before, after)
+
     def _dock(self, title: str, widget: QWidget, area) -> QDockWidget:
         dock = QDockWidget(title, self)
         dock.setObjectName(title.replace(" ", "_"))

@@ -36,6 +36,7 @@ class ModelsDialog(QDialog):
         self.setWindowTitle("Attribute models")
         self.resize(820, 360)
         self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setAccessibleName("Installed models")
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(True)

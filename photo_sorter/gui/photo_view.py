@@ -15,6 +15,12 @@ MAX_DISPLAY = 2048
 ACCENT = QColor("#2e86de")
 POSITIVE = QColor("#27ae60")
 GREYED = QColor("#9a9a9a")
+UNRELIABLE_MARK = " ⚠"  # beside a greyed name: not told by colour alone
+
+
+def shown_name(attribute: str, unreliable: dict[str, str]) -> str:
+    """An attribute's name as the panes show it: marked when its tags are too often wrong."""
+    return label(attribute) + (UNRELIABLE_MARK if attribute in unreliable else "")
 
 
 def read_display_image(path: str, max_side: int = MAX_DISPLAY) -> QImage:
@@ -65,6 +71,8 @@ class PhotoView(QWidget):
             self.image = read_display_image(detail["path"])
             self.message = "" if not self.image.isNull() else f"Cannot display {detail['path']}"
         faces = detail["faces"] if detail else []
+        self.setAccessibleDescription(self.message or f"{Path(detail['path']).name}, {len(faces)} "
+                                      f"face{'s' if len(faces) != 1 else ''}; Left and Right choose a face")
         self.update()
         self.select_face(0 if faces else None)
 
@@ -91,9 +99,30 @@ class PhotoView(QWidget):
         return [QRectF(rect.x() + x * scale, rect.y() + y * scale, w * scale, h * scale)
                 for x, y, w, h in (f["box"] for f in self.detail["faces"])]
 
+    def keyPressEvent(self, event) -> None:
+        """Left / Right: the previous / next face (numbered left to right), when the pane has the
+        keyboard focus (the main window's pane; the viewer keeps the arrows for its photos)."""
+        faces = self.detail["faces"] if self.detail else []
+        step = {Qt.Key.Key_Left: -1, Qt.Key.Key_Right: 1}.get(Qt.Key(event.key()))
+        if step and faces:
+            self.select_face(((self.selected or 0) + step) % len(faces))
+            return
+        super().keyPressEvent(event)
+
+    def focusInEvent(self, event) -> None:
+        self.update()
+        super().focusInEvent(event)
+
+    def focusOutEvent(self, event) -> None:
+        self.update()
+        super().focusOutEvent(event)
+
     def paintEvent(self, _event) -> None:
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        if self.hasFocus():  # the keyboard is here: a visible frame
+            painter.setPen(QPen(self.palette().highlight().color(), 2, Qt.PenStyle.DashLine))
+            painter.drawRect(self.rect().adjusted(1, 1, -2, -2))
         if self.image.isNull():
             painter.setPen(self.palette().placeholderText().color())
             painter.drawText(self.rect().adjusted(12, 12, -12, -12),
@@ -106,14 +135,17 @@ class PhotoView(QWidget):
         font = QFont(self.font())
         font.setBold(True)
         painter.setFont(font)
+        metrics = QFontMetrics(font)
         for i, box in enumerate(self._face_rects()):
             chosen = i == self.selected
             painter.setPen(QPen(ACCENT if chosen else QColor("#f1c40f"), 3 if chosen else 2))
             painter.drawRect(box)
-            tag = QRectF(box.x(), box.y() - 18, 22, 18)
+            number = str(self.detail["faces"][i]["number"])  # the tag fits the system font's digits
+            h = metrics.height() + 2
+            tag = QRectF(box.x(), box.y() - h, max(22, metrics.horizontalAdvance(number) + 10), h)
             painter.fillRect(tag, ACCENT if chosen else QColor("#f1c40f"))
             painter.setPen(QColor("white") if chosen else QColor("black"))
-            painter.drawText(tag, Qt.AlignmentFlag.AlignCenter, str(self.detail["faces"][i]["number"]))
+            painter.drawText(tag, Qt.AlignmentFlag.AlignCenter, number)
 
     def mousePressEvent(self, event) -> None:
         if self.detail and not self.image.isNull():
@@ -128,8 +160,12 @@ class AttributeBars(QWidget):
     """Per-attribute probability bars, highest first, with the decision threshold marked;
     attributes the model card marks unreliable are greyed (their reason in the tooltip)."""
 
-    ROW = 20
     VALUE_W = 44
+
+    @property
+    def ROW(self) -> int:
+        """A row's height: the system font's line and a margin (no clipping at a large font)."""
+        return max(20, self.fontMetrics().lineSpacing() + 6)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -143,6 +179,8 @@ class AttributeBars(QWidget):
                            key=lambda r: -r[1])
         self.unreliable = dict(unreliable or {})
         self.message = message
+        self.setAccessibleDescription("; ".join(f"{shown_name(a, self.unreliable)} {p:.0%}" + (" (yes)" if p >= t else "")
+                                                for a, p, t in self.rows) or message)
         self.setMinimumHeight(max(40, len(self.rows) * self.ROW + 8))
         self.setMinimumWidth(self.text_width() + self.VALUE_W + 60 if self.rows else 0)
         self.updateGeometry()
@@ -153,7 +191,8 @@ class AttributeBars(QWidget):
         font = QFont(self.font())
         font.setBold(True)
         metrics = QFontMetrics(font)
-        return max((metrics.horizontalAdvance(label(a)) for a, _p, _t in self.rows), default=0) + 12
+        return max((metrics.horizontalAdvance(shown_name(a, self.unreliable)) for a, _p, _t in self.rows),
+                   default=0) + 12
 
     def sizeHint(self) -> QSize:
         return QSize(max(300, self.minimumWidth()), max(40, len(self.rows) * self.ROW + 8))
@@ -193,7 +232,7 @@ class AttributeBars(QWidget):
             font.setBold(positive)
             painter.setFont(font)
             painter.drawText(QRectF(4, y, text_w - 8, self.ROW), Qt.AlignmentFlag.AlignVCenter
-                             | Qt.AlignmentFlag.AlignLeft, label(name))
+                             | Qt.AlignmentFlag.AlignLeft, shown_name(name, self.unreliable))
             track = QRectF(text_w, y + 4, bar_w, self.ROW - 8)
             painter.fillRect(track, QColor("#e3e3e3"))
             painter.fillRect(QRectF(track.x(), track.y(), bar_w * p, track.height()),
@@ -221,7 +260,9 @@ class FacePanel(QWidget):
         head.addWidget(self.caption, 1)
         self.bars = AttributeBars()
         self.unreliable: dict[str, str] = {}
+        self.bars.setAccessibleName("Attributes of the selected face")
         self.scroll = QScrollArea()
+        self.scroll.setAccessibleName("Attributes of the selected face")
         self.scroll.setWidgetResizable(True)
         self.scroll.setWidget(self.bars)
         # names and percentages whole: the pane is never narrower than the bars need
@@ -247,7 +288,8 @@ class FacePanel(QWidget):
         self.caption.setText(
             f"<b>Face {face['number']}</b><br>detection confidence {face['confidence']:.1%}"
             "<br><span style='color:#c0392b'>|</span> = calibrated threshold"
-            + ("<br><span style='color:#8a8a8a'>Grey names: tags too often wrong (hover for why)</span>"
+            + (f"<br><span style='color:#8a8a8a'>Grey names marked {UNRELIABLE_MARK.strip()}: tags too often "
+               "wrong (hover for why)</span>"
                if greyed else ""))
         self.bars.set_values(face["probabilities"], thresholds,
                              "" if face["probabilities"] else

@@ -22,6 +22,7 @@ class PreferencesDialog(QDialog):
         self.resize(560, 620)
         self.settings, self.calibrated = settings, calibrated
         self.db = QLineEdit(settings.db_path)
+        self.db.setAccessibleName("Library database")
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
         db_row = QHBoxLayout()
@@ -41,6 +42,7 @@ class PreferencesDialog(QDialog):
 
         overrides = settings.threshold_overrides
         self.table = QTableWidget(len(calibrated), 3)
+        self.table.setAccessibleName("Attribute thresholds")
         self.table.setHorizontalHeaderLabels(["Attribute", "Calibrated", "Your threshold"])
         self.table.verticalHeader().hide()
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
@@ -52,6 +54,7 @@ class PreferencesDialog(QDialog):
             self.table.setItem(row, 1, item)
             spin = QDoubleSpinBox(minimum=0.01, maximum=0.99, singleStep=0.05, decimals=2)
             spin.setValue(overrides.get(name, value))
+            spin.setAccessibleName(f"Your threshold for {label(name)}")
             self.table.setCellWidget(row, 2, spin)
             self.spins[name] = spin
         reset = QPushButton("Use the calibrated thresholds")

@@ -28,6 +28,7 @@ class Viewer(QDialog):
         self.resize(1100, 800)
         self.view = PhotoView()
         self.scroll = QScrollArea()
+        self.scroll.setAccessibleName("Photo")
         self.scroll.setWidget(self.view)
         self.scroll.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.scroll.setWidgetResizable(True)
@@ -46,6 +47,7 @@ class Viewer(QDialog):
                                 ("+", "Zoom in (+)", lambda: self.set_zoom(self._scale() * ZOOM_STEP))):
             b = QPushButton(text)
             b.setToolTip(tip)
+            b.setAccessibleName(tip.split(" (")[0])  # not "black right-pointing triangle"
             b.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the arrow keys stay with the viewer
             b.clicked.connect(slot)
             bar.addWidget(b)

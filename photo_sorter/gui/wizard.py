@@ -33,6 +33,7 @@ class FolderPage(QWizardPage):
                          "layout) or list_attr_celeba.csv (Kaggle layout) and img_align_celeba/.")
         self.path = QLineEdit()
         self.path.setPlaceholderText("/path/to/celeba")
+        self.path.setAccessibleName("CelebA folder")
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
         row = QHBoxLayout()
