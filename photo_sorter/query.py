@@ -14,14 +14,13 @@ Every query also ranks: a fuzzy match score (a name scores its probability, `not
 from __future__ import annotations
 
 import difflib
-import math
 import re
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 
-from sqlalchemy import Float, and_, case, event, func, not_, or_, select, true
+from sqlalchemy import Float, and_, event, func, not_, or_, select, true
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
@@ -300,117 +299,125 @@ def face_condition(node, columns, thresholds: dict):
     return combine(*(c for c, _ in parts)), _extreme(pick, [s for _, s in parts])
 
 
+def _scored_low(leaf) -> bool:
+    """Whether a name's score is one minus its column (`not X`, `X < v`): its best faces are the
+    column's lowest."""
+    return isinstance(leaf, Not) or (leaf.op or ">").startswith("<")
+
+
+# Room around a range `col <= 1 - t` for rounding, the exact comparison following it.
+_SLACK = 1e-9
+
+
 def score_bound(node, columns, t: float, at_least: bool = True):
     """A condition equal to `score >= t` (or `score <= t`) for face_condition's score, written as
     ranges on the attribute columns so that their indexes can serve it: min >= t means every
-    part >= t, max >= t some part, and `not` flips the bound."""
-    if isinstance(node, Attr):
-        col = columns[node.name]
-        if node.op is not None and node.op.startswith("<"):  # the score is 1 - col
-            return col <= 1 - t if at_least else col >= 1 - t
-        return col >= t if at_least else col <= t
-    if isinstance(node, Not):
+    part >= t, max >= t some part. A score `1 - col` is compared as computed, inside a range
+    of the column, so that rounding never moves a face across the bound."""
+    if isinstance(node, BoolOp):
+        parts = [score_bound(c, columns, t, at_least) for c in node.children]
+        return (and_ if (node.op == "and") == at_least else or_)(*parts)
+    if isinstance(node, Not) and not isinstance(node.child, Attr):
         return score_bound(node.child, columns, 1 - t, not at_least)
-    parts = [score_bound(c, columns, t, at_least) for c in node.children]
-    return (and_ if (node.op == "and") == at_least else or_)(*parts)
+    col = columns[getattr(node, "child", node).name]
+    if not _scored_low(node):
+        return col >= t if at_least else col <= t
+    if at_least:
+        return and_(col <= 1 - t + _SLACK, 1 - col >= t)
+    return and_(col >= 1 - t - _SLACK, 1 - col <= t)
 
 
-# Score bounds tried in turn before the whole match: a page of matches that all score at least
-# this is an index range scan away (~20 ms at 150k faces) where ranking every match takes
-# ~200 ms. Steps that roughly double the range keep the tries that miss cheap next to the one
-# that fills the page (bench_query.py: the 0.9, 0.7 of before cost up to 2.7x on an `or`).
-PAGE_BOUNDS = (0.99, 0.95, 0.85, 0.7)
-# ...for expressions of at most this many terms: a bound on more is as many index ranges, and an
-# `and` of many terms rarely scores high enough to fill a page, so the tries cost more than they save.
+# Faces of attribute index ranges a bounded page may look up, try after try, before the whole
+# ranking: each try's bound is the lowest score whose ranges hold about that many faces, so a
+# try costs what its budget says whatever the attributes' distributions (bench_query.py).
+BUDGETS = (5_000, 20_000, 80_000, 320_000)
+# ...for expressions of at most this many names (a bound on more is as many index ranges).
 BOUNDED_TERMS = 8
 
 
-# Rows counted at most per attribute range when choosing the index that drives a bounded page.
-_COUNT_CAP = 20_000
-
-
-def _single_ranges(node) -> list | None:
-    """The attribute terms whose index ranges together hold every face scoring >= t under node:
-    the term itself, or each term of an `or` of terms; None for anything else."""
-    def single(n):
-        return isinstance(n, Attr) or (isinstance(n, Not) and isinstance(n.child, Attr))
-    if single(node):
-        return [node]
-    if isinstance(node, BoolOp) and node.op == "or" and all(map(single, node.children)):
-        return list(node.children)
-    return None
-
-
-def _columns(model: ModelVersion, looked_up=frozenset()) -> dict:
-    """The model's attribute columns, those not in `looked_up` written `col + 0`: the same
-    values, which SQLite cannot look up in an index."""
+def _columns(node, looked_up=frozenset()) -> dict:
+    """The attribute columns node names, those not in `looked_up` written `col + 0`: the same
+    values, which neither SQLite nor PostgreSQL look up in an index."""
     cols = predictions_table.c
-    return {name: cols[name] if name in looked_up else cols[name] + 0 for name in model.attributes}
+    return {n.name: cols[n.name] if n.name in looked_up else cols[n.name] + 0
+            for n in _walk(node) if isinstance(n, Attr)}
 
 
-class _Steering:
-    """Which index a bounded page's query looks up, and whether a bound is worth a query.
+class _Bounds:
+    """Score bounds for a page, read off the attribute indexes.
 
-    SQLite's statistics give every attribute range the same estimate, and its pick (or a wider
-    range of the condition itself) cost up to 8x the best. So the candidates, the terms of the
-    top `and` (an `or` of terms: the union of theirs), are counted: one scan per term, from its
-    best end, up to a cap, gives its faces at every bound."""
+    A name's range at t is its faces scoring >= t (an index range, best end first). Faces with
+    score >= t lie in any one range of an `and`'s children and in the union of an `or`'s, so
+    for a budget of faces the plan is: a name's t at that rank of its index; an `and` its
+    child with the lowest t (the most faces above the bound for the same reads); an `or` the
+    highest of its children's t at an equal share of the budget. The chosen ranges are the only
+    columns the engine may look up (the statistics of neither engine tell attribute ranges apart:
+    their own pick cost up to 8x). Within them, the bound is then raised to the score of the
+    few best faces the page can need (`keep`), so that the page's query joins and sorts only
+    those, not every face above the plan's bound."""
 
-    def __init__(self, session, node, model: ModelVersion):
-        self.session, self.model = session, model
-        terms = node.children if isinstance(node, BoolOp) and node.op == "and" else (node,)
-        self.groups = [g for g in map(_single_ranges, terms) if g]
-        if session.get_bind().dialect.name != "sqlite":
-            self.groups = []
-
-    @cached_property
-    def counts(self) -> list[list[int]]:
-        """Per group, its faces at each of PAGE_BOUNDS (exact below the cap)."""
-        return [[sum(c) for c in zip(*map(self._leaf_counts, g))] for g in self.groups]
-
-    def _leaf_counts(self, leaf) -> list[int]:
-        cols = predictions_table.c
-        col = cols[getattr(leaf, "child", leaf).name]
-        high_first = isinstance(leaf, Attr) and (leaf.op is None or leaf.op.startswith(">"))
-        cond, _ = face_condition(leaf, cols, self.model.thresholds)
-        best_end = (select(col.label(col.name)).where(cols.model_id == self.model.id, cond,
-                                                      score_bound(leaf, cols, PAGE_BOUNDS[-1]))
-                    .order_by(col.desc() if high_first else col).limit(_COUNT_CAP).subquery())
-        return list(self.session.execute(select(
-            *(func.count(case((score_bound(leaf, best_end.c, t), 1))) for t in PAGE_BOUNDS))).one())
+    def __init__(self, session, node, model: ModelVersion, cond=None):
+        self.session, self.node, self.model = session, node, model
+        self.cond = [] if cond is None else [cond]  # faces must also match (face queries)
 
     @cached_property
     def total(self) -> int:
-        return self.session.scalar(select(func.max(predictions_table.c.id))) or 1
+        return self.session.scalar(select(func.max(predictions_table.c.id))) or 0
 
-    def columns(self, t: float, needed: int):
-        """The columns for score_bound(node, _, t) that leave SQLite the one way in with the
-        fewest faces; None when the bound is not worth a query: the faces expected in all the
-        ranges at once, were the attributes independent (and a range at the cap all faces, so
-        the guess errs high), are far fewer than `needed`. Correlated attributes can only make
-        a skipped bound cost the next one's query."""
-        if not self.groups:
-            return predictions_table.c
-        counts = [c[PAGE_BOUNDS.index(t)] for c in self.counts]
-        if self.total * math.prod(1 if c >= _COUNT_CAP else c / self.total for c in counts) < needed / 2:
+    def tries(self, needed: int):
+        """(t, columns) for each try, lowest budget first."""
+        if sum(isinstance(n, Attr) for n in _walk(self.node)) > BOUNDED_TERMS:
+            return
+        for step, budget in enumerate(BUDGETS):
+            if budget >= self.total / 2:  # the whole ranking costs about as much
+                return
+            if budget < 2 * needed:
+                continue
+            plan = self._plan(self.node, budget)
+            if plan is None:
+                return
+            cols = _columns(self.node, plan[1])
+            _, score = face_condition(self.node, cols, self.model.thresholds)
+            keep = 2 * needed * 4**step
+            tight = self.session.scalar(
+                select(score).where(predictions_table.c.model_id == self.model.id,
+                                    score_bound(self.node, cols, plan[0]), *self.cond)
+                .order_by(score.desc()).offset(keep - 1).limit(1))
+            yield (plan[0] if tight is None else tight), cols
+
+    def _plan(self, node, budget: int) -> tuple[float, frozenset] | None:
+        """(t, names whose ranges hold every face scoring >= t), about `budget` faces in those
+        ranges; None when they would hold all faces."""
+        if isinstance(node, BoolOp):
+            share = budget if node.op == "and" else budget // len(node.children)
+            parts = [self._plan(c, share) for c in node.children]
+            if node.op == "and":
+                parts = [p for p in parts if p is not None]
+                return min(parts, key=lambda p: p[0]) if parts else None
+            if None in parts:
+                return None
+            return max(t for t, _ in parts), frozenset().union(*(names for _, names in parts))
+        name = getattr(node, "child", node).name
+        col = predictions_table.c[name]
+        low = _scored_low(node)
+        value = self.session.scalar(
+            select(col).where(predictions_table.c.model_id == self.model.id, col.is_not(None))
+            .order_by(col if low else col.desc()).offset(budget).limit(1))
+        if value is None:
             return None
-        best = self.groups[counts.index(min(counts))]
-        return _columns(self.model, {getattr(leaf, "child", leaf).name for leaf in best})
+        return (1 - value if low else value), frozenset([name])
 
 
-def _page(session, matching, node, limit: int | None, offset: int) -> list:
-    """Rows [offset, offset + limit) of matching(None, n), a query ordered by node's score, best
-    first; matching(t, n) must give its rows that score at least t, or None when it knows they
-    are fewer than n. Those come first in the order, so when they fill the page they are the
-    page. No limit: the whole ranking at once."""
-    bounded = limit is not None and sum(isinstance(n, Attr) for n in _walk(node)) <= BOUNDED_TERMS
-    for t in (*(PAGE_BOUNDS if bounded else ()), None):
-        stmt = matching(t, (limit or 0) + offset)
-        if stmt is None:
-            continue
-        rows = session.execute(stmt.limit(limit).offset(offset)).all()
-        if len(rows) == limit or t is None:
-            return rows
+def _page(session, matching, bounds: _Bounds, limit: int | None, offset: int) -> list:
+    """Rows [offset, offset + limit) of matching(None, None), a query ordered by score, best
+    first; matching(t, columns) must give its rows that score at least t. Those come first in
+    the order, so when they fill the page they are the page. No limit: the whole ranking."""
+    if limit is not None:
+        for t, columns in bounds.tries(limit + offset):
+            rows = session.execute(matching(t, columns).limit(limit).offset(offset)).all()
+            if len(rows) == limit:
+                return rows
+    return session.execute(matching(None, None).limit(limit).offset(offset)).all()
 
 
 def _strip_quantifiers(node):
@@ -550,20 +557,15 @@ def faces(engine, expr: str, limit: int = 100, offset: int = 0, order: str = "sc
         node = _compile(expr, model)
         stmt, cond, score = _face_select(model, node)
         if order == "score":
-            steering = _Steering(session, node, model)
-
-            def matching(t, needed):
+            def matching(t, cols):
                 if t is None:
                     return stmt.where(cond, Photo.status != "missing").order_by(score.desc(), Face.id)
-                cols = steering.columns(t, needed)
-                if cols is None:
-                    return None
                 # the condition only filters what the bound's chosen index finds
-                return (stmt.where(face_condition(node, _columns(model), model.thresholds)[0],
-                                   score_bound(node, cols, t), Photo.status != "missing")
+                return (stmt.where(unindexed, score_bound(node, cols, t), Photo.status != "missing")
                         .order_by(score.desc(), Face.id))
 
-            rows = _page(session, matching, node, limit, offset)
+            unindexed = face_condition(node, _columns(node), model.thresholds)[0]
+            rows = _page(session, matching, _Bounds(session, node, model, unindexed), limit, offset)
         else:
             rows = session.execute(stmt.where(cond, Photo.status != "missing")
                                    .order_by(Face.confidence.desc(), Face.id)
@@ -590,17 +592,13 @@ def photos(engine, expr: str, limit: int = 100, offset: int = 0,
                 .outerjoin(predictions_table, _predicted_by(model.id))
                 .where(Face.content_hash == Photo.content_hash).scalar_subquery().label("best"))
 
-        steering = _Steering(session, faces_node, model)
-
-        def matching(t, needed):
-            # The best face scores at least t when some face does.
+        def matching(t, cols):
+            # The best face scores at least t when some face does: the photos of those faces.
             within = None
             if t is not None:
-                cols = steering.columns(t, needed)
-                if cols is None:
-                    return None
                 within = (select(Face.content_hash).join(predictions_table, _predicted_by(model.id))
-                          .where(score_bound(faces_node, cols, t)))
+                          .where(score_bound(faces_node, cols, t)).cte("within"))
+                within = select(within.c.content_hash)
             stmt = (select(Photo.id, Photo.path, Photo.width, Photo.height, Photo.captured_at,
                            Photo.capture_source, Photo.companions, Photo.n_faces, Photo.content_hash, best)
                     .where(Photo.status != "missing",
@@ -608,7 +606,7 @@ def photos(engine, expr: str, limit: int = 100, offset: int = 0,
                     .order_by(best.desc(), Photo.id))
             return stmt if within is None else stmt.where(Photo.content_hash.in_(within))
 
-        matched = _page(session, matching, node, limit, offset)
+        matched = _page(session, matching, _Bounds(session, faces_node, model), limit, offset)
         face_rows = session.execute(
             stmt.where(Face.content_hash.in_({p.content_hash for p in matched})).order_by(Face.index)
         ).all() if matched else []
