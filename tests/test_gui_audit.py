@@ -107,3 +107,34 @@ def test_cluster_sheet_is_legible_fitted_at_the_default_window(crafted_window, q
     combo = view.runs_combo  # a run's date is never cut
     assert combo.fontMetrics().horizontalAdvance(combo.currentText()) <= combo.width() - 24
     shot(win, "audit_clusters_default_size")
+
+
+def test_problem_actions_follow_the_chosen_file(crafted_window, tmp_path, monkeypatch):
+    from sqlalchemy import update
+
+    from photo_sorter.gui import main_window
+    from photo_sorter.store import Photo, session_factory
+    from test_gui_issues import add_unreadable
+
+    win = crafted_window
+    trunc, text = add_unreadable(win.engine, tmp_path / "bad")
+    win.add_folders([str(tmp_path / "bad")], scan=False)
+    assert win.problems.rowCount() == 2 and not any(b.isEnabled() for b in win.problem_buttons)
+    win.problems.selectRow(next(i for i, r in enumerate(win.problem_rows) if r["path"] == trunc))
+    assert win._problem_path() == trunc and all(b.isEnabled() for b in win.problem_buttons)
+    with session_factory(win.engine)() as s:  # the folder watch read the finished file meanwhile
+        s.execute(update(Photo).where(Photo.path == trunc).values(status="ok", error=None))
+        s.commit()
+    win.refresh()
+    # Retry must not pass to the file that moved into the chosen row
+    assert win.problems.rowCount() == 1 and win._problem_path() is None
+    assert not any(b.isEnabled() for b in win.problem_buttons)
+    win.problems.selectRow(0)
+    monkeypatch.setattr(main_window.QDesktopServices, "openUrl", lambda _url: False)
+    win.problem_buttons[0].click()  # Show in folder, where no file manager opens
+    assert text in win.statusBar().currentMessage()
+    summary = {"photos_new": 0, "photos_changed": 0, "photos_rechecked": 1, "photos_copied": 1,
+               "photos_moved": 0, "seconds": 0.2, "cancelled": False}
+    message = main_window.scan_message(summary, {"photos": 13, "faces": 12}, 1)
+    assert message.startswith("Scan finished: 0 new, 0 changed, 1 read again, 1 copy of photos already")
+    assert "1 file could not be read" in message

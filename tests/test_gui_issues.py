@@ -400,10 +400,12 @@ def test_a_cluster_run_older_than_the_library_says_so(crafted_window, qtbot):
 
     win = crafted_window
     view = win.clusters_view
+    win.tabs.setCurrentWidget(view)
     view.k_spin.setValue(2)
     view.run_button.click()
     qtbot.waitUntil(lambda: view.task is None, timeout=60000)
     assert not view.notice.isVisibleTo(view), view.outdated.text()
+    win.tabs.setCurrentWidget(win.photos_split)
     with session_factory(win.engine)() as s:  # a later scan found (and predicted) one more face
         face = Face(content_hash=s.get(Photo, win.ids[0]).content_hash, index=1, x=1, y=1, w=30, h=30, confidence=0.99, landmarks=[[0, 0]] * 5)
         s.add(face)
@@ -412,7 +414,7 @@ def test_a_cluster_run_older_than_the_library_says_so(crafted_window, qtbot):
         s.execute(insert(predictions_table).values(face_id=face.id, model_id=model["id"],
                                                    **dict.fromkeys(model["attributes"], 0.2)))
         s.commit()
-    view.refresh_runs()
+    win.tabs.setCurrentWidget(view)  # back on the tab, as a user comes back after a scan
     assert view.notice.isVisibleTo(view) and "13 faces" in view.outdated.text()
     view.rerun()
     qtbot.waitUntil(lambda: view.task is None, timeout=60000)

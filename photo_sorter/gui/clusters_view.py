@@ -217,9 +217,18 @@ class ClustersView(QWidget):
         self._show(data, f"<b>Run #{data['run_id']}</b>: {data['k']} clusters{auto}{sil}, {n} faces, "
                    f"on {', '.join(label(a) for a in data['attributes'])}.")
         self.runs_combo.setCurrentIndex(max(0, self.runs_combo.findData(run_id)))
-        why = run_outdated(self.engine, data)
+        self.check_outdated()
+
+    def check_outdated(self) -> None:
+        """Say so (and offer a re-run) when the shown run no longer describes the library."""
+        why = run_outdated(self.engine, self.run_data) if self.run_data and self.run_data.get("run_id") else ""
         self.outdated.setText(f"<b>This run is older than the library:</b> {why}." if why else "")
         self.notice.setVisible(bool(why))
+
+    def showEvent(self, event) -> None:
+        """Scans and folder watching change the library while another tab is shown: look again."""
+        super().showEvent(event)
+        self.check_outdated()
 
     def _show(self, data: dict, summary: str) -> None:
         self.run_data = data

@@ -231,6 +231,7 @@ class MainWindow(QMainWindow):
         self.problems.verticalHeader().hide()
         self.problems.itemDoubleClicked.connect(lambda _item: self.show_in_folder(self._problem_path()))
         problem_buttons = QHBoxLayout()
+        self.problem_buttons: list[QPushButton] = []  # act on the chosen file: off until one is
         for text, tip, slot in (
                 ("Show in folder", "Open the folder that holds the file", lambda: self.show_in_folder(self._problem_path())),
                 ("Retry", "Read the file again (after it finished copying, or was repaired)", self.retry_problem),
@@ -238,8 +239,11 @@ class MainWindow(QMainWindow):
             b = QPushButton(text)
             b.setToolTip(tip)
             b.clicked.connect(slot)
+            b.setEnabled(False)
+            self.problem_buttons.append(b)
             problem_buttons.addWidget(b)
         problem_buttons.addStretch()
+        self.problems.itemSelectionChanged.connect(self._problem_buttons_state)
         problems_box = QWidget()
         problems_layout = QVBoxLayout(problems_box)
         problems_layout.setContentsMargins(4, 4, 4, 4)
@@ -733,6 +737,9 @@ class MainWindow(QMainWindow):
         rows = self._problems()
         if rows == self.problem_rows:
             return len(rows)
+        chosen = self._problem_path()  # the selection follows the file, never a row number: a
+        self.problems.clearSelection()  # fixed file leaving the list must not hand Retry to another
+        self.problems.setCurrentCell(-1, -1)
         self.problem_rows = rows
         self.problems.setRowCount(len(rows))
         for i, r in enumerate(rows):
@@ -742,9 +749,16 @@ class MainWindow(QMainWindow):
             problem = QTableWidgetItem(r["message"])
             problem.setToolTip(f"{r['path']}\n{r['error'] or ''}")
             self.problems.setItem(i, 1, problem)
+            if r["path"] == chosen:
+                self.problems.selectRow(i)
+        self._problem_buttons_state()
         if rows and not self.problems_dock.isVisible():
             self.problems_dock.show()
         return len(rows)
+
+    def _problem_buttons_state(self) -> None:
+        for b in self.problem_buttons:
+            b.setEnabled(self._problem_path() is not None)
 
     def _problem_path(self) -> str | None:
         row = self.problems.currentRow()
@@ -768,8 +782,8 @@ class MainWindow(QMainWindow):
 
     def show_in_folder(self, path: str | None) -> None:
         """Open the file manager on the folder that holds the file (the file is not touched)."""
-        if path:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(path).parent)))
+        if path and not QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(path).parent))):
+            self.statusBar().showMessage(f"No file manager could be opened: the file is {path}", 20000)
 
     def _grid_menu(self, pos) -> None:
         index = self.grid.indexAt(pos)
@@ -983,8 +997,15 @@ def scan_message(summary: dict, counts: dict, unreadable: int) -> str:
     from photo_sorter.scan import skipped_text
 
     state = "cancelled" if summary.get("cancelled") else "finished"
+    done = [f"{summary['photos_new']} new", f"{summary['photos_changed']} changed"]
+    for key, words in (("photos_rechecked", "read again"), ("photos_moved", "moved")):
+        if summary.get(key):  # a Retry of a problem file, a renamed photo: not "0 new, 0 changed"
+            done.append(f"{summary[key]} {words}")
+    copies = summary.get("photos_copied") or 0
+    if copies:
+        done.append(f"{copies} cop{'y' if copies == 1 else 'ies'} of photos already in the library")
     skipped = f", skipped: {skipped_text(summary['skipped'])}" if summary.get("skipped") else ""
-    return (f"Scan {state}: {summary['photos_new']} new, {summary['photos_changed']} changed{skipped} "
+    return (f"Scan {state}: {', '.join(done)}{skipped} "
             f"({summary['seconds']:.0f} s). The library holds {counts['photos']} photos with "
-            f"{counts['faces']} faces" + (f"; {unreadable} files could not be read (see Scan problems)."
-                                          if unreadable else "."))
+            f"{counts['faces']} faces" + (f"; {unreadable} file{' could' if unreadable == 1 else 's could'} "
+                                          "not be read (see Scan problems)." if unreadable else "."))
