@@ -192,6 +192,41 @@ def main() -> int:
     prefs.show()
     shot(prefs, "16_preferences")
     prefs.reject()
+
+    def shot_modal(name: str) -> None:
+        """Save the message box the app is waiting on, then close it."""
+        box = app.activeModalWidget()
+        shot(box, name)
+        box.reject()
+
+    from PySide6.QtCore import QTimer
+
+    win.tabs.setCurrentIndex(0)
+    win.size_slider.setValue(160)
+    win.library_panel.list.itemClicked.emit(win.library_panel.list.item(0))
+    win.sort.setCurrentIndex(win.sort.findData("date"))
+    win.grid.setCurrentIndex(win.grid_model.photo_index(5))
+    shot(win, "17_date_headers")
+    from photo_sorter.gui.open_library import OpenLibraryDialog
+
+    dialog = OpenLibraryDialog(settings.recent_libraries, str(tmp / "library.db"), win)
+    dialog.show()
+    shot(dialog, "18_open_library")
+    dialog.reject()
+    damaged = tmp / "damaged.db"
+    damaged.write_bytes(b"SQLite format 3\x00" + bytes(range(256)) * 16)
+    QTimer.singleShot(300, lambda: shot_modal("19_open_library_damaged"))
+    win.open_library(str(damaged))
+    gone = Path(win.grid_model.rows[0]["path"])  # deleted for good, as a rescan finds it
+    gone.unlink()
+    from sqlalchemy import update
+
+    from photo_sorter.store import Photo, session_factory
+
+    with session_factory(engine).begin() as s:
+        s.execute(update(Photo).where(Photo.path == str(gone)).values(status="missing"))
+    QTimer.singleShot(300, lambda: shot_modal("20_remove_missing"))
+    win.purge_missing()
     win.close()
     print("\n".join(shots))
     return 0

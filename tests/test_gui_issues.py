@@ -377,7 +377,7 @@ def test_screenshots_script_saves_every_view(tmp_path):
                             capture_output=True, text=True, env=env, timeout=600, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
     pngs = sorted(tmp_path.glob("*.png"))
-    assert len(pngs) == 16 and all(p.stat().st_size > 5000 for p in pngs)
+    assert len(pngs) == 20 and all(p.stat().st_size > 5000 for p in pngs)
 
 
 def test_listed_shortcuts_exist(crafted_window):
@@ -467,7 +467,7 @@ def test_purge_missing_lists_what_goes_and_asks_first(crafted_window, monkeypatc
     monkeypatch.setattr(QMessageBox, "exec", answer("Cancel"))
     assert win.purge_missing() == 0 and len(scan.list_missing(win.engine)) == 2
     text, details = shown[-1]
-    assert "2 photo(s)" in text and "2 face(s)" in text
+    assert text.startswith("2 photos of the library are no longer on disk. Removing them also removes 2 faces.")
     assert len(details.splitlines()) == 2
     monkeypatch.setattr(QMessageBox, "exec", answer("Remove"))
     assert win.purge_missing() == 2 and scan.list_missing(win.engine) == []

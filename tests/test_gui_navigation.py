@@ -99,7 +99,7 @@ def test_open_library_switches_libraries_and_a_failure_keeps_the_open_one(crafte
             assert not win.open_library(str(target))
             assert (win.engine, win.windowTitle(), [r["id"] for r in win.grid_model.rows]) == before
             problem, _blank, stays = messages[-1].split("\n")
-            assert words in problem and stays == "library.db stays open."
+            assert words in problem and stays == "library.db is still open; nothing was changed."
     finally:
         holder.kill()
         holder.wait()

@@ -382,8 +382,9 @@ class MainWindow(QMainWindow):
         try:
             engine = open_engine(target)
         except DatabaseError as exc:
-            QMessageBox.warning(self, "Open library", f"Cannot open {target}: {exc}\n\n"
-                                f"{self.windowTitle().split(' — ')[0]} stays open.")
+            problem = str(exc).rstrip(".")  # names the library already
+            QMessageBox.warning(self, "Open library", f"{problem[:1].upper()}{problem[1:]}.\n\n"
+                                f"{self.windowTitle().split(' — ')[0]} is still open; nothing was changed.")
             return False
         for task in (self.clusters_view.task, self.best_view.task, self.filter_panel.task):
             if task is not None:
@@ -542,12 +543,16 @@ class MainWindow(QMainWindow):
             return 0
         faces = sum(m["faces"] or 0 for m in missing)
         picks = sum(m["picked"] for m in missing)
+        one = len(missing) == 1
+        goes = [counted(faces, "face")] * bool(faces) + [counted(picks, "of your best-photo picks", "")] * bool(picks)
         box = QMessageBox(QMessageBox.Icon.Question, "Remove missing photos",
-                          f"{len(missing)} photo(s) of the library are no longer on disk. Removing them also "
-                          f"removes {faces} face(s)" + (f" and {picks} of your best-photo picks" if picks else "")
-                          + ". A drive that is only unplugged comes back by itself: remove only what is gone "
+                          (f"{Path(missing[0]['path']).name} is" if one else f"{len(missing)} photos of the library are")
+                          + " no longer on disk." + (f" Removing {'it' if one else 'them'} also removes "
+                                                     f"{' and '.join(goes)}." if goes else "")
+                          + " A drive that is only unplugged comes back by itself: remove only what is gone "
                           "for good.", QMessageBox.StandardButton.Cancel, self)
         remove = box.addButton("Remove", QMessageBox.ButtonRole.DestructiveRole)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)  # Enter never deletes by mistake
         box.setDetailedText("\n".join(str(m["path"]) for m in missing))
         box.exec()
         if box.clickedButton() is not remove:
@@ -557,7 +562,7 @@ class MainWindow(QMainWindow):
         except LibraryBusy as exc:
             QMessageBox.warning(self, "Remove missing photos", str(exc))
             return 0
-        self.statusBar().showMessage(f"Removed {removed} missing photo(s) from the library.", 10000)
+        self.statusBar().showMessage(f"Removed {counted(removed, 'missing photo')} from the library.", 10000)
         self.refresh()
         return removed
 
@@ -989,6 +994,11 @@ class MainWindow(QMainWindow):
         self.settings.q.setValue("window/geometry", self.saveGeometry())
         self.settings.q.setValue("window/state", self.saveState())
         super().closeEvent(event)
+
+
+def counted(n: int, noun: str, plural: str = "s") -> str:
+    """'1 face', '2 faces'; plural '' for a noun phrase that does not change ('of your picks')."""
+    return f"{n} {noun}{plural if n != 1 else ''}"
 
 
 def scan_message(summary: dict, counts: dict, unreadable: int) -> str:

@@ -7,8 +7,8 @@ from __future__ import annotations
 from itertools import groupby
 from pathlib import Path
 
-from PySide6.QtCore import QAbstractListModel, QDate, QLocale, QModelIndex, QPoint, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QFontMetrics, QIcon, QPainter, QPalette, QPixmap
+from PySide6.QtCore import QAbstractListModel, QDate, QLocale, QModelIndex, QPoint, QRect, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QIcon, QPainter, QPalette, QPen, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QApplication, QListView, QStyle, QStyledItemDelegate
 
 from photo_sorter.gui.thumbnails import ThumbnailLoader
@@ -236,6 +236,11 @@ class PhotoDelegate(QStyledItemDelegate):
             self._paint_header(painter, option, header)
             return
         super().paint(painter, option, index)
+        if option.state & QStyle.StateFlag.State_HasFocus:  # the keyboard's photo: a clear frame, any style
+            painter.save()
+            painter.setPen(QPen(option.palette.color(QPalette.ColorGroup.Active, QPalette.ColorRole.Highlight), 2))
+            painter.drawRoundedRect(QRectF(option.rect).adjusted(1, 1, -1, -1), 4, 4)
+            painter.restore()
         faces = index.data(FacesRole)
         if not faces:
             return
