@@ -69,6 +69,7 @@ def test_2_remove_takes_the_folder_out_of_grid_counts_and_problems(crafted_windo
     assert win.library_panel.list.currentRow() == 0 and win.source == ("all", None)
     assert win.grid_model.rowCount() == 12 and "trunc.jpg" not in names(win)
     assert win.problems.rowCount() == 0 and "unreadable" not in win.counts_label.text()
+    assert not win.problems_dock.isVisible()  # no empty panel left behind
     assert library.counts(win.engine) == {"photos": 12, "errors": 0, "faces": 12}
     assert (tmp_path / "bad" / "trunc.jpg").is_file()  # the files stay
 
@@ -122,6 +123,8 @@ def test_3_picking_a_best_photo_keeps_the_view_where_it_was(qtbot, tmp_path):
     qtbot.waitUntil(lambda: view.task is None and any(g["manual"] for g in view.groups), timeout=30000)
     picked = next(g for g in view.groups if g["key"] == group["key"])
     assert picked["best"]["photo_id"] == other
+    again = next(r for r in view.rows if r.group["key"] == group["key"])
+    assert again.photos.hasFocus() and again.photos.currentRow() == 0  # keep picking from the keyboard
     qtbot.waitUntil(lambda: bar.value() == where, timeout=3000)
     texts = [view.rows[0].photos.item(i).text() for i in range(3)]
     assert texts[0].startswith("★ ") and texts[1].startswith("2nd: ")

@@ -10,7 +10,7 @@ from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QColor, QIcon
 from PySide6.QtWidgets import (
     QCheckBox, QDoubleSpinBox, QFileDialog, QFrame, QHBoxLayout, QLabel, QListView, QListWidget,
-    QListWidgetItem, QMenu, QPushButton, QScrollArea, QSizePolicy, QToolButton, QVBoxLayout, QWidget,
+    QListWidgetItem, QMenu, QPushButton, QScrollArea, QSizePolicy, QVBoxLayout, QWidget,
 )
 
 from photo_sorter.gui.config import remember_folder, start_folder
@@ -153,9 +153,7 @@ class BestView(QWidget):
         self.refresh_button = QPushButton("Find bursts")
         self.refresh_button.setToolTip("Group the photos into bursts and pick the best smile of each")
         self.refresh_button.clicked.connect(self.refresh)
-        self.export_button = QToolButton()
-        self.export_button.setText("Export best picks")
-        self.export_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.export_button = QPushButton("Export best picks")  # a push button draws its menu arrow beside the text
         menu = QMenu(self.export_button)
         menu.addAction("Copy the best photos to a folder…", self._ask_copy)
         menu.addAction("Save the list of best photos…", self._ask_list)
@@ -178,6 +176,7 @@ class BestView(QWidget):
         self.scroll.setWidgetResizable(True)
         self.scroll.setWidget(self.container)
         self._keep_scroll: int | None = None
+        self._picked_in: str | None = None  # the burst a pick was made in: its row gets the focus back
         self._params: dict = {}
         self.scroll.verticalScrollBar().rangeChanged.connect(lambda _lo, _hi: self._restore_scroll())
         layout = QVBoxLayout(self)
@@ -241,6 +240,11 @@ class BestView(QWidget):
                                 + ". Double-click a photo (or Enter) to make it the best.")
         self._keep_scroll = keep
         self._restore_scroll()
+        row = next((r for r in self.rows if r.group["key"] == self._picked_in), None)
+        self._picked_in = None
+        if row is not None:  # the keyboard stays on the burst just picked in, on its new best
+            row.photos.setCurrentRow(0)
+            row.photos.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def move_focus(self, row: GroupRow, step: int) -> None:
         """From one burst to the one above or below (Up/Down), at the same place in the strip."""
@@ -262,6 +266,7 @@ class BestView(QWidget):
         from photo_sorter import selection
         from photo_sorter.store import DatabaseError
 
+        self._picked_in = key
         try:
             selection.choose_best(self.engine, key, photo_id, **self._params)
         except (ValueError, DatabaseError) as exc:  # DatabaseError: a scan holds the library

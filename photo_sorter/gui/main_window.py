@@ -740,6 +740,8 @@ class MainWindow(QMainWindow):
         """Fill the problems panel (plain messages; the technical one in the tooltip); returns
         how many files it lists, the figure the status bar and the scan message give."""
         rows = self._problems()
+        if bool(rows) == self.problems_dock.isHidden():  # shown while there is something to act on
+            self.problems_dock.setVisible(bool(rows))
         if rows == self.problem_rows:
             return len(rows)
         chosen = self._problem_path()  # the selection follows the file, never a row number: a
@@ -757,8 +759,6 @@ class MainWindow(QMainWindow):
             if r["path"] == chosen:
                 self.problems.selectRow(i)
         self._problem_buttons_state()
-        if rows and not self.problems_dock.isVisible():
-            self.problems_dock.show()
         return len(rows)
 
     def _problem_buttons_state(self) -> None:
