@@ -174,6 +174,17 @@ def test_every_control_tab_reaches_has_a_name_and_the_order_follows_the_window(c
     buttons = [w for w in photos if isinstance(w, QToolButton)]
     assert photos.index(buttons[0]) > names.index("Photo with face boxes")
     assert spoken_name(buttons[1]) == "Smiling: Yes" and buttons[1].isCheckable()
+    # at a large system font nothing is cut: whole threshold headers, the bursts' status on its own line
+    prefs = dialogs[0]
+    font = prefs.font()
+    font.setPointSizeF(font.pointSizeF() * 1.6)
+    prefs.setFont(font)
+    header = prefs.table.horizontalHeader()
+    for column in (1, 2):
+        text = prefs.table.horizontalHeaderItem(column).text()
+        assert header.sectionSize(column) >= header.fontMetrics().horizontalAdvance(text)
+    win.tabs.setCurrentWidget(win.best_view)
+    assert win.best_view.status.width() > win.best_view.width() // 2
     for dialog in dialogs:
         dialog.close()
 

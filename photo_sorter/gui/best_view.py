@@ -166,7 +166,7 @@ class BestView(QWidget):
         bar.addWidget(self.visual_split)
         bar.addWidget(self.refresh_button)
         bar.addWidget(self.export_button)
-        bar.addWidget(self.status, 1)
+        bar.addStretch(1)
         self.container = QWidget()
         self.rows_layout = QVBoxLayout(self.container)
         self.rows_layout.setSpacing(4)
@@ -181,6 +181,7 @@ class BestView(QWidget):
         self.scroll.verticalScrollBar().rangeChanged.connect(lambda _lo, _hi: self._restore_scroll())
         layout = QVBoxLayout(self)
         layout.addLayout(bar)
+        layout.addWidget(self.status)  # its own line: never a narrow column at a large font
         layout.addWidget(self.scroll, 1)
         loader.ready.connect(lambda path: [row.update_thumbnail(path) for row in self.rows])
         self.set_engine(engine)

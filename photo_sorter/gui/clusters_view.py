@@ -43,6 +43,7 @@ class ClustersView(QWidget):
         self.k_spin.setSpecialValueText("auto")  # 1 (the minimum) reads "auto": one cluster says nothing
         self.k_spin.setValue(1)
         self.run_button = QPushButton("Run clustering")
+        self.run_button.setToolTip("Group the library's faces by the ticked attributes into k clusters")
         self.run_button.clicked.connect(lambda: self.run_clustering())
         self.runs_combo = QComboBox()
         self.runs_combo.activated.connect(lambda i: self.load(self.runs_combo.itemData(i)))
@@ -67,6 +68,7 @@ class ClustersView(QWidget):
         self.cluster_list.currentRowChanged.connect(self._show_cluster)
         self.cluster_list.itemDoubleClicked.connect(lambda _item: self.open_current())
         self.open_button = QPushButton("Show the cluster's photos")
+        self.open_button.setToolTip("Show the photos of the chosen cluster in the Photos grid (or double-click it)")
         self.open_button.clicked.connect(self.open_current)
         middle = QVBoxLayout()
         middle.addWidget(self.summary)

@@ -46,6 +46,8 @@ class PreferencesDialog(QDialog):
         self.table.setHorizontalHeaderLabels(["Attribute", "Calibrated", "Your threshold"])
         self.table.verticalHeader().hide()
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for column in (1, 2):  # whole headers and values at any font size; the name takes the rest
+            self.table.horizontalHeader().setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         self.spins: dict[str, QDoubleSpinBox] = {}
         for row, (name, value) in enumerate(calibrated.items()):
             self.table.setItem(row, 0, QTableWidgetItem(label(name)))
