@@ -296,6 +296,7 @@ def test_viewer_steps_zooms_and_hides_boxes(crafted_window, qtbot):
 def test_copy_selection_copies_without_touching_originals(crafted_window, tmp_path):
     win = crafted_window
     win.grid.selectAll()
+    assert "12 photos · 12 selected" in win.scope.text()  # what the copy takes, said above the grid
     copied = win.copy_selection(str(tmp_path / "out"))
     assert len(copied) == 12 and all(Path(c).is_file() for c in copied)
 

@@ -134,6 +134,8 @@ class MainWindow(QMainWindow):
         self.grid_model = PhotoGridModel(self.loader, size, self)
         self.grid = PhotoGrid(self.grid_model, size)
         self.grid.selectionModel().currentChanged.connect(self._photo_chosen)
+        self.grid.selectionModel().selectionChanged.connect(
+            lambda *_: self.scope.setText(self._scope_text(self.grid_model.rows)))
         self.grid.photoActivated.connect(self.open_viewer)
         self.grid.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.grid.customContextMenuRequested.connect(self._grid_menu)
@@ -676,6 +678,9 @@ class MainWindow(QMainWindow):
         bad = sum(r["status"] in PROBLEMS for r in rows)
         n = len(rows) - bad
         count = f"{n} photo{'s' if n != 1 else ''}" + (f" · {bad} unreadable" if bad else "")
+        chosen = len(self.grid.selected_ids())
+        if chosen > 1:  # what Copy and Save the list will take, as Photos says "3 Photos Selected"
+            count += f" · {chosen} selected"
         if kind == "all":
             return f"<b>All photos</b> · {count}"
         if kind == "folder":
