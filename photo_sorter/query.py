@@ -312,25 +312,25 @@ _SLACK = 1e-9
 def score_bound(node, columns, t: float, at_least: bool = True):
     """A condition equal to `score >= t` (or `score <= t`) for face_condition's score, written as
     ranges on the attribute columns so that their indexes can serve it: min >= t means every
-    part >= t, max >= t some part. A score `1 - col` is compared as computed, inside a range
-    of the column, so that rounding never moves a face across the bound."""
-    if isinstance(node, BoolOp):
-        parts = [score_bound(c, columns, t, at_least) for c in node.children]
-        return (and_ if (node.op == "and") == at_least else or_)(*parts)
-    if isinstance(node, Not) and not isinstance(node.child, Attr):
-        return score_bound(node.child, columns, 1 - t, not at_least)
-    col = columns[getattr(node, "child", node).name]
-    if not _scored_low(node):
-        return col >= t if at_least else col <= t
-    if at_least:
-        return and_(col <= 1 - t + _SLACK, 1 - col >= t)
-    return and_(col >= 1 - t - _SLACK, 1 - col <= t)
+    part >= t, max >= t some part. In normal form (the same score to the last bit: 1 - min is
+    the max of each 1 - x) `not` is on names only, and a score `1 - col` is compared as
+    computed, inside a range of the column, so that rounding never moves a face across t."""
+    def bound(node):
+        if isinstance(node, BoolOp):
+            return (and_ if (node.op == "and") == at_least else or_)(*map(bound, node.children))
+        col = columns[getattr(node, "child", node).name]
+        if not _scored_low(node):
+            return col >= t if at_least else col <= t
+        if at_least:
+            return and_(col <= 1 - t + _SLACK, 1 - col >= t)
+        return and_(col >= 1 - t - _SLACK, 1 - col <= t)
+    return bound(normal_form(node))
 
 
 # Faces of attribute index ranges a bounded page may look up, try after try, before the whole
 # ranking: each try's bound is the lowest score whose ranges hold about that many faces, so a
 # try costs what its budget says whatever the attributes' distributions (bench_query.py).
-BUDGETS = (5_000, 20_000, 80_000, 320_000)
+BUDGETS = (5_000, 12_000, 30_000, 75_000, 190_000, 480_000)
 # ...for expressions of at most this many names (a bound on more is as many index ranges).
 BOUNDED_TERMS = 8
 
@@ -352,9 +352,8 @@ class _Bounds:
     child with the lowest t (the most faces above the bound for the same reads); an `or` the
     highest of its children's t at an equal share of the budget. The chosen ranges are the only
     columns the engine may look up (the statistics of neither engine tell attribute ranges apart:
-    their own pick cost up to 8x). Within them, the bound is then raised to the score of the
-    few best faces the page can need (`keep`), so that the page's query joins and sorts only
-    those, not every face above the plan's bound."""
+    their own pick cost up to 8x). A try is the `keep` best faces above its bound, by
+    (score, id), from the prediction rows alone: the page's query then joins only those."""
 
     def __init__(self, session, node, model: ModelVersion, cond=None):
         self.session, self.node, self.model = session, node, model
@@ -365,7 +364,9 @@ class _Bounds:
         return self.session.scalar(select(func.max(predictions_table.c.id))) or 0
 
     def tries(self, needed: int):
-        """(t, columns) for each try, lowest budget first."""
+        """For each try, lowest budget first: a subquery of (face_id, score) of the best faces
+        above its bound, ordered by (score desc, face_id), and how many it keeps at most. They
+        are the first faces of the whole ranking, all of them when fewer than `keep`."""
         if sum(isinstance(n, Attr) for n in _walk(self.node)) > BOUNDED_TERMS:
             return
         for step, budget in enumerate(BUDGETS):
@@ -378,12 +379,11 @@ class _Bounds:
                 return
             cols = _columns(self.node, plan[1])
             _, score = face_condition(self.node, cols, self.model.thresholds)
-            keep = 2 * needed * 4**step
-            tight = self.session.scalar(
-                select(score).where(predictions_table.c.model_id == self.model.id,
-                                    score_bound(self.node, cols, plan[0]), *self.cond)
-                .order_by(score.desc()).offset(keep - 1).limit(1))
-            yield (plan[0] if tight is None else tight), cols
+            keep = 2 * needed * 2**step
+            pred = predictions_table.c
+            yield (select(pred.face_id, score.label("score"))
+                   .where(pred.model_id == self.model.id, score_bound(self.node, cols, plan[0]), *self.cond)
+                   .order_by(score.desc(), pred.face_id).limit(keep).cte("best_faces")), keep
 
     def _plan(self, node, budget: int) -> tuple[float, frozenset] | None:
         """(t, names whose ranges hold every face scoring >= t), about `budget` faces in those
@@ -410,14 +410,16 @@ class _Bounds:
 
 def _page(session, matching, bounds: _Bounds, limit: int | None, offset: int) -> list:
     """Rows [offset, offset + limit) of matching(None, None), a query ordered by score, best
-    first; matching(t, columns) must give its rows that score at least t. Those come first in
-    the order, so when they fill the page they are the page. No limit: the whole ranking."""
+    first. matching(best, keep) must give its rows among a try's best faces (_Bounds.tries)
+    and say, by its rows, whether they are the page (complete(rows, keep)). No limit: the
+    whole ranking."""
     if limit is not None:
-        for t, columns in bounds.tries(limit + offset):
-            rows = session.execute(matching(t, columns).limit(limit).offset(offset)).all()
-            if len(rows) == limit:
+        for best, keep in bounds.tries(limit + offset):
+            stmt, complete = matching(best, keep)
+            rows = session.execute(stmt.limit(limit).offset(offset)).all()
+            if len(rows) == limit and complete(rows):
                 return rows
-    return session.execute(matching(None, None).limit(limit).offset(offset)).all()
+    return session.execute(matching(None, None)[0].limit(limit).offset(offset)).all()
 
 
 def _strip_quantifiers(node):
@@ -557,12 +559,12 @@ def faces(engine, expr: str, limit: int = 100, offset: int = 0, order: str = "sc
         node = _compile(expr, model)
         stmt, cond, score = _face_select(model, node)
         if order == "score":
-            def matching(t, cols):
-                if t is None:
-                    return stmt.where(cond, Photo.status != "missing").order_by(score.desc(), Face.id)
-                # the condition only filters what the bound's chosen index finds
-                return (stmt.where(unindexed, score_bound(node, cols, t), Photo.status != "missing")
-                        .order_by(score.desc(), Face.id))
+            def matching(best, _keep):
+                stmt_ = stmt.where(Photo.status != "missing").order_by(score.desc(), Face.id)
+                if best is None:
+                    return stmt_.where(cond), None
+                # a prefix of the whole ranking, less faces of missing photos
+                return stmt_.where(Face.id.in_(select(best.c.face_id))), lambda rows: True
 
             unindexed = face_condition(node, _columns(node), model.thresholds)[0]
             rows = _page(session, matching, _Bounds(session, node, model, unindexed), limit, offset)
@@ -592,19 +594,22 @@ def photos(engine, expr: str, limit: int = 100, offset: int = 0,
                 .outerjoin(predictions_table, _predicted_by(model.id))
                 .where(Face.content_hash == Photo.content_hash).scalar_subquery().label("best"))
 
-        def matching(t, cols):
-            # The best face scores at least t when some face does: the photos of those faces.
-            within = None
-            if t is not None:
-                within = (select(Face.content_hash).join(predictions_table, _predicted_by(model.id))
-                          .where(score_bound(faces_node, cols, t)).cte("within"))
-                within = select(within.c.content_hash)
-            stmt = (select(Photo.id, Photo.path, Photo.width, Photo.height, Photo.captured_at,
-                           Photo.capture_source, Photo.companions, Photo.n_faces, Photo.content_hash, best)
-                    .where(Photo.status != "missing",
+        def matching(top, keep):
+            columns = (Photo.id, Photo.path, Photo.width, Photo.height, Photo.captured_at,
+                       Photo.capture_source, Photo.companions, Photo.n_faces, Photo.content_hash, best)
+            if top is None:
+                return (select(*columns).where(Photo.status != "missing",
+                                               photo_condition(node, model.id, model.thresholds))
+                        .order_by(best.desc(), Photo.id)), None
+            # The photos of the try's faces: every photo whose best face scores above the last
+            # of them (a photo scoring that much has its best face among them), and some equal.
+            within = select(Face.content_hash).where(Face.id.in_(select(top.c.face_id)))
+            stmt = (select(*columns, select(func.min(top.c.score)).scalar_subquery().label("floor"),
+                           select(func.count()).select_from(top).scalar_subquery().label("found"))
+                    .where(Photo.status != "missing", Photo.content_hash.in_(within),
                            photo_condition(node, model.id, model.thresholds, within))
                     .order_by(best.desc(), Photo.id))
-            return stmt if within is None else stmt.where(Photo.content_hash.in_(within))
+            return stmt, lambda rows: rows[-1].found < keep or rows[-1].best > rows[-1].floor
 
         matched = _page(session, matching, _Bounds(session, faces_node, model), limit, offset)
         face_rows = session.execute(

@@ -27,13 +27,14 @@ SMALL_BUDGETS = (20, 60, 150)
 
 @pytest.fixture(scope="module")
 def library(tmp_path_factory, new_db):
-    """300 photos with 0-3 faces whose probabilities are often near 0 or 1, as a model's are."""
+    """300 photos with 0-3 faces whose probabilities are often near 0 or 1, as a model's are,
+    and often equal (two decimals): ties at a try's last face must not reorder a page."""
     rng = np.random.default_rng(5)
     photos = []
     for i in range(300):
         faces = []
         for _ in range(rng.integers(0, 4)):
-            p = 1 / (1 + np.exp(-rng.normal(0, 3, len(DEFAULT_ATTRIBUTES))))
+            p = np.round(1 / (1 + np.exp(-rng.normal(0, 3, len(DEFAULT_ATTRIBUTES)))), 2)
             faces.append({"probs": dict(zip(DEFAULT_ATTRIBUTES, map(float, p)))})
         photos.append({"name": f"p{i:03d}.jpg", "faces": faces})
     engine, _, _ = make_library(new_db(tmp_path_factory.mktemp("paging")), photos)
@@ -85,22 +86,26 @@ def test_random_expressions_bounded_equal_full(library, monkeypatch, expr, photo
 
 @pytest.mark.parametrize("fn", [query.faces, query.photos])
 def test_pages_come_from_the_bound_then_from_the_full_ranking(library, monkeypatch, fn):
-    """The library exercises both ways: the first page is answered within a bound (every score
-    above it), the long one needs more than any bound holds (the full ranking answers it)."""
+    """The library exercises both ways: the first page is answered by a bounded try (no query
+    ranks every match), the long one needs more than any try keeps (the full ranking answers it)."""
+    from sqlalchemy import event
+
     monkeypatch.setattr(query, "BUDGETS", SMALL_BUDGETS)
-    tried, real = [], query._Bounds.tries
+    ranked = []
 
-    def tries(self, needed):
-        for t, columns in real(self, needed):
-            tried.append(t)
-            yield t, columns
+    def record(conn, cursor, statement, *args):
+        if "photos.path" in statement and "DESC" in statement:  # a page query
+            ranked.append("best_faces" in statement)
 
-    monkeypatch.setattr(query._Bounds, "tries", tries)
-    first = fn(library, EXPRESSIONS[0], limit=10)
-    assert len(first) == 10 and tried and all(r["score"] >= tried[-1] for r in first)
-    tried.clear()
-    long = fn(library, EXPRESSIONS[0], limit=200)
-    assert not tried and 10 < len(long) < 200
+    event.listen(library, "before_cursor_execute", record)
+    try:
+        assert len(fn(library, EXPRESSIONS[0], limit=10)) == 10
+        assert ranked and all(ranked)
+        ranked.clear()
+        assert 10 < len(fn(library, EXPRESSIONS[0], limit=200)) < 200
+        assert ranked == [False]
+    finally:
+        event.remove(library, "before_cursor_execute", record)
 
 
 def test_score_bound_equals_score_comparison(library):
@@ -150,3 +155,18 @@ def test_a_bounded_page_is_driven_by_the_smallest_range(tmp_path, monkeypatch):
         assert len(rows) == 5 and plans
         assert "ix_predictions_model_Bald" in plans[0], plans[0]
         assert not any(f"ix_predictions_model_{a}" in plans[0] for a in ("Male", "Young")), plans[0]
+
+
+def test_equal_scores_keep_the_photo_order(tmp_path, monkeypatch):
+    """Every face scores the same, and the photos' ids run opposite to their faces': a try's best
+    faces (the lowest face ids) belong to the last photos, yet the page is the first photos."""
+    from sqlalchemy import text
+
+    probs = {a: 0.9 for a in DEFAULT_ATTRIBUTES}
+    engine, _, _ = make_library(tmp_path / "lib.db", [{"name": f"p{i:02d}.jpg", "faces": [{"probs": probs}]}
+                                                      for i in range(60)])
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE photos SET id = 1000 - id"))
+    monkeypatch.setattr(query, "BUDGETS", (20,))
+    got = [r["photo_id"] for r in query.photos(engine, "Smiling", limit=10)]
+    assert got == sorted(got) and got[0] < 1000 - 50
