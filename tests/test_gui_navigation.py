@@ -218,3 +218,17 @@ def test_face_panes_follow_the_font_and_the_keyboard_and_never_tell_by_colour_al
     assert view.selected == 1
     qtbot.keyClick(view, Qt.Key.Key_Right)
     assert view.selected == 0
+
+
+def test_open_library_on_a_server(crafted_window, postgres):
+    from photo_sorter.store import open_engine
+
+    win = crafted_window
+    url = postgres.new_database()
+    open_engine(url).dispose()  # a library made elsewhere (e.g. by the CLI)
+    assert win.open_library(url.replace("postgres@", "postgres:secret@"))  # (the test server trusts anyone)
+    assert win.engine.dialect.name == "postgresql" and win.grid_model.rowCount() == 0
+    assert win.windowTitle() == f"{url.replace('postgres@', 'postgres:***@')} — photo_sorter"
+    assert win.settings.recent_libraries[0] == url  # the password is never stored
+    assert win.open_library(str(win.settings.recent_libraries[1]))  # back to the file
+    assert win.grid_model.rowCount() == 12

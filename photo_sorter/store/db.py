@@ -67,7 +67,7 @@ def address(url: URL) -> str:
     else the URL without its password (libpq finds that in ~/.pgpass or PGPASSWORD)."""
     if _sqlite_file(url):
         return url.database
-    return url.set(password=None).render_as_string(hide_password=False)
+    return url._replace(password=None).render_as_string(hide_password=False)  # (set(password=None) keeps it)
 
 
 def _sqlite_file(url: URL) -> bool:
