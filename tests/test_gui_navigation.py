@@ -38,6 +38,11 @@ def test_date_headers_group_the_grid_and_are_skipped_by_selection_keys_and_viewe
     assert grid.currentIndex().row() == 8  # over the June header
     qtbot.keyClick(grid, Qt.Key.Key_Left)
     assert grid.currentIndex().row() == 6
+    qtbot.keyClick(grid, Qt.Key.Key_End)
+    assert grid.currentIndex().row() == 13
+    qtbot.keyClick(grid, Qt.Key.Key_Home)
+    assert grid.currentIndex().row() == 1  # the first photo, under its header
+    grid.setCurrentIndex(model.index(6))
     viewer = win.open_viewer()
     qtbot.keyClick(viewer, Qt.Key.Key_Right)
     assert grid.currentIndex().row() == 8 and viewer.view.detail["id"] == grid.currentIndex().data(PhotoIdRole)

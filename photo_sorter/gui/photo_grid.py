@@ -293,6 +293,13 @@ class PhotoGrid(QListView):
             return
         super().keyPressEvent(event)
 
+    def moveCursor(self, action, modifiers) -> QModelIndex:
+        """Home goes to the first photo: Qt's Home goes to the first row, which may be a header
+        that the view then refuses (the cursor would not move)."""
+        if action == QAbstractItemView.CursorAction.MoveHome and self.model().rows:
+            return self.model().photo_index(0)
+        return super().moveCursor(action, modifiers)
+
     def set_thumbnail_size(self, size: int) -> None:
         self.setIconSize(QSize(size, size))
         self._fit_layout()
