@@ -105,7 +105,7 @@ def render_sheet(title: str, crops: np.ndarray, faces: Eigenfaces,
     # sized so that shown at the width of the app's sheet pane (about 650 px at the default
     # window) every word is still about 9 px high or more
     fig = Figure(figsize=(9, 6.4), dpi=SHEET_DPI, layout="constrained")
-    grid = fig.add_gridspec(3, 6, height_ratios=[1.2, 1, 1])
+    grid = fig.add_gridspec(3, 6, height_ratios=[1.1, 1, 1.3])  # room for one bar label per line
     fig.suptitle(f"{title}  ({faces.n_faces} faces)", fontsize=15)
 
     ax = fig.add_subplot(grid[0:2, 0:3])
@@ -131,7 +131,7 @@ def render_sheet(title: str, crops: np.ndarray, faces: Eigenfaces,
     ys = np.arange(len(names))
     ax.barh(ys + 0.2, [mean_probabilities[a] for a in names], height=0.4, label="cluster")
     ax.barh(ys - 0.2, [library_mean[a] for a in names], height=0.4, label="library", color="0.7")
-    ax.set_yticks(ys, [label(a) for a in names], fontsize=10 if len(names) <= 12 else TEXT_PT - 1)
+    ax.set_yticks(ys, [label(a) for a in names], fontsize=TEXT_PT if len(names) <= 12 else TEXT_PT - 1)
     ax.tick_params(axis="x", labelsize=TEXT_PT)
     ax.set_xlim(0, 1)
     ax.invert_yaxis()
