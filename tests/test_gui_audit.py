@@ -52,9 +52,9 @@ def test_small_window_keeps_scope_status_and_face_bars_whole(crafted_window, qtb
 def test_best_smiling_rows_are_compact_scroll_with_the_page_and_follow_the_keys(crafted_window, qtbot):
     win = crafted_window
     view = win.best_view
-    win.tabs.setCurrentWidget(view)
-    view.refresh()
-    qtbot.waitUntil(lambda: view.task is None, timeout=30000)
+    assert view.task is None and not view.groups
+    win.tabs.setCurrentWidget(view)  # showing the tab finds the bursts, no button to press first
+    qtbot.waitUntil(lambda: view.task is None and bool(view.groups), timeout=30000)
     assert len(view.rows) == 2
     for row in view.rows:
         strip = row.photos

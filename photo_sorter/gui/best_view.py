@@ -176,6 +176,7 @@ class BestView(QWidget):
         self.scroll.setWidgetResizable(True)
         self.scroll.setWidget(self.container)
         self._keep_scroll: int | None = None
+        self.searched = False  # the first showing of the tab finds the bursts
         self._picked_in: str | None = None  # the burst a pick was made in: its row gets the focus back
         self._params: dict = {}
         self.scroll.verticalScrollBar().rangeChanged.connect(lambda _lo, _hi: self._restore_scroll())
@@ -192,9 +193,17 @@ class BestView(QWidget):
         self._show([])
         self.status.setText("Press Find bursts to group the library's photos and pick the best smile of each.")
 
+    def showEvent(self, event) -> None:
+        """The bursts are found the first time the tab is shown, as Photos shows its picks
+        without being asked; Find bursts runs it again (after a scan, another gap)."""
+        super().showEvent(event)
+        if not self.searched:
+            self.refresh()
+
     def refresh(self) -> None:
         if self.task is not None:
             return
+        self.searched = True
         from photo_sorter import selection
 
         engine, params = self.engine, {"gap_seconds": self.gap.value(),
