@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("PySide6")
-from PySide6.QtCore import QSettings  # noqa: E402
+from PySide6.QtCore import QSettings, Qt  # noqa: E402
 
 from photo_sorter.gui import listings  # noqa: E402
 from photo_sorter.gui.config import Settings  # noqa: E402
@@ -134,7 +134,8 @@ def test_clusters_run_and_open(crafted_window, qtbot):
     shot(win, "clusters")
     smiling = next(i for i, c in enumerate(clusters) if c["mean_probabilities"]["Smiling"] > 0.5)
     view.cluster_list.setCurrentRow(smiling)
-    view.open_button.click()
+    assert "Smiling" in view.sheet.accessibleDescription()  # the sheet's picture, in words
+    qtbot.keyClick(view.cluster_list, Qt.Key.Key_Return)  # Enter, like a double-click or the button
     assert win.tabs.currentWidget() is win.photos_split
     shown = sorted(Path(r["path"]).name for r in win.grid_model.rows)
     assert shown == [f"s{i}.jpg" for i in range(6)]

@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("PySide6")
 from PySide6.QtCore import Qt  # noqa: E402
 
-from test_gui import crafted_window, make_settings, shot  # noqa: E402, F401 - the shared fixture
+from test_gui import crafted_window, shot  # noqa: E402, F401 - the shared fixture
 
 
 def test_date_headers_group_the_grid_and_are_skipped_by_selection_keys_and_viewer(crafted_window, qtbot):

@@ -66,7 +66,7 @@ class ClustersView(QWidget):
         self.cluster_list.setAccessibleName("Clusters")
         self.cluster_list.setWordWrap(True)
         self.cluster_list.currentRowChanged.connect(self._show_cluster)
-        self.cluster_list.itemDoubleClicked.connect(lambda _item: self.open_current())
+        self.cluster_list.itemActivated.connect(lambda _item: self.open_current())  # double-click or Enter
         self.open_button = QPushButton("Show the cluster's photos")
         self.open_button.setToolTip("Show the photos of the chosen cluster in the Photos grid (or double-click it)")
         self.open_button.clicked.connect(self.open_current)

@@ -231,7 +231,7 @@ class MainWindow(QMainWindow):
         self.problems.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.problems.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.problems.verticalHeader().hide()
-        self.problems.itemDoubleClicked.connect(lambda _item: self.show_in_folder(self._problem_path()))
+        self.problems.itemActivated.connect(lambda _item: self.show_in_folder(self._problem_path()))  # or Enter
         problem_buttons = QHBoxLayout()
         self.problem_buttons: list[QPushButton] = []  # act on the chosen file: off until one is
         for text, tip, slot in (
