@@ -12,7 +12,8 @@ CelebA-like positive rates), a stored 89x109 JPEG crop per face, and one cluster
 clusters over all faces). Timed, median of --repeat runs after one warm-up:
   - attribute queries: query.photos and query.faces, 3-term expressions, sorted, first page (100),
     wall time and (cpu_ms) this process's CPU time, which a loaded machine changes less;
-  - cluster-run loading: clusters.load_run (all clusters with their members);
+  - cluster-run loading: clusters.load_run as the browser does (no members), one cluster's
+    photos (clusters.cluster_photo_ids, when a cluster is opened), and with every member;
   - thumbnail page: the grid's rows (gui.listings.photo_rows for one folder and for the whole
     library) and one page of 100 face crops read from the store and decoded.
 The last line printed is the JSON of the figures (milliseconds).
@@ -194,7 +195,13 @@ def main() -> int:
                                                          time.process_time)
     ms["photos page 2: " + QUERIES[0]] = median_ms(
         lambda: query.photos(engine, QUERIES[0], limit=100, offset=100), args.repeat)
-    ms["cluster run (load_run)"] = median_ms(lambda: clusters.load_run(engine), args.repeat)
+    ms["cluster run, browser (load_run without members)"] = median_ms(
+        lambda: clusters.load_run(engine, members=False), args.repeat)
+    first_cluster = clusters.load_run(engine, members=False)["clusters"][0]["id"]
+    ms["one cluster's photos (cluster_photo_ids)"] = median_ms(
+        lambda: clusters.cluster_photo_ids(engine, first_cluster), args.repeat)
+    ms["cluster run with every member (load_run)"] = median_ms(  # tens of seconds at 1.5M faces
+        lambda: clusters.load_run(engine), args.repeat if args.faces <= 200_000 else 1)
     ms["grid rows, one folder"] = median_ms(
         lambda: listings.photo_rows(engine, folder="/photos/folder_007"), args.repeat)
     ms["grid rows, whole library"] = median_ms(lambda: listings.photo_rows(engine), args.repeat)

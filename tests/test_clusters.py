@@ -88,6 +88,11 @@ def test_members_are_stored_nearest_first_with_distances(library):
         centre = np.array(c["centroid"])
         assert np.linalg.norm(centre - [c["mean_probabilities"][a] for a in run["attributes"]]) < 1e-6
         assert c["sheet"] is None
+    # the browser's load: the same run without members; one cluster's photos when opened
+    light = clusters.load_run(engine, members=False)
+    assert light["clusters"] == [{k: v for k, v in c.items() if k != "members"} for c in run["clusters"]]
+    for c in run["clusters"]:
+        assert clusters.cluster_photo_ids(engine, c["id"]) == list(dict.fromkeys(m["photo_id"] for m in c["members"]))
 
 
 def test_same_seed_same_result_and_stored_run(library):

@@ -211,7 +211,7 @@ class ClustersView(QWidget):
     def load(self, run_id: int) -> None:
         from photo_sorter import clusters
 
-        data = clusters.load_run(self.engine, run_id)
+        data = clusters.load_run(self.engine, run_id, members=False)  # a cluster's when opened
         sil = (f", separation {data['silhouette']:.2f} of 1 (silhouette)"
                if data["silhouette"] is not None else "")
         auto = " (chosen automatically)" if data["params"].get("k_requested") == "auto" else ""
@@ -296,6 +296,8 @@ class ClustersView(QWidget):
         row = self.cluster_list.currentRow()
         if self.run_data and row >= 0:
             cluster = self.run_data["clusters"][row]
-            photo_ids = list(dict.fromkeys(m["photo_id"] for m in cluster["members"]))
+            from photo_sorter import clusters
+
+            photo_ids = clusters.cluster_photo_ids(self.engine, cluster["id"])
             self.photosRequested.emit([{"id": i} for i in photo_ids],
                                       f"Cluster {cluster['index'] + 1}: {cluster['name']}")
