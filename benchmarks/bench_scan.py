@@ -242,37 +242,49 @@ def repeated(library: Path, times: int, into: Path) -> Path:
     return into
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--photos", type=int, default=60)
+def add_library_options(parser: argparse.ArgumentParser, photos: int = 60) -> None:
+    """The options of the generated library (also bench_ray.py's)."""
+    parser.add_argument("--photos", type=int, default=photos)
     parser.add_argument("--size", default="4000x3000", help="WIDTHxHEIGHT of the generated photos")
     parser.add_argument("--samples", type=int, default=11, help="how many photos are upscaled samples")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--quick", action="store_true", help="4 photos of 2400x1800, 1 sample")
     parser.add_argument("--library", type=Path, help="folder for the generated library (kept)")
+    parser.add_argument("--small-faces", action="store_true",
+                        help=f"composite faces {synthetic_library.SMALL_FACE_SIZES[0]} px wide and up "
+                        f"(default {synthetic_library.FACE_SIZES[0]})")
+
+
+def generated_library(args) -> tuple[Path, dict]:
+    """The library of add_library_options' settings, generated once (in a fresh process) into
+    --library or a folder under the system temp dir named by them, and its ground truth."""
+    size = tuple(int(v) for v in args.size.lower().split("x"))
+    face_sizes = synthetic_library.SMALL_FACE_SIZES if args.small_faces else synthetic_library.FACE_SIZES
+    library = args.library or Path(tempfile.gettempdir()) / (
+        f"photo_sorter_bench_{args.photos}_{args.size}_{args.samples}_{args.seed}"
+        + ("_small" if args.small_faces else ""))
+    truth = in_fresh_process(synthetic_library.make_library, library, args.photos, size,
+                             args.samples, args.seed, face_sizes)["files"]
+    return library, truth
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_library_options(parser)
+    parser.add_argument("--quick", action="store_true", help="4 photos of 2400x1800, 1 sample")
     parser.add_argument("--no-naive", action="store_true", help="time only our scan")
     parser.add_argument("--repeat", type=int, default=1, help="scan the library N times over (hard links)")
     parser.add_argument("--detect-size", type=int, help="ScanOptions.detect_size for our scan")
     parser.add_argument("--min-face", type=int, help="ScanOptions.min_face for our scan")
     parser.add_argument("--workers", type=int, help="ScanOptions.workers (default: the usable cores)")
     parser.add_argument("--processes", action="store_true", help="the workers as processes (ScanOptions.processes)")
-    parser.add_argument("--small-faces", action="store_true",
-                        help=f"composite faces {synthetic_library.SMALL_FACE_SIZES[0]} px wide and up "
-                        f"(default {synthetic_library.FACE_SIZES[0]})")
     args = parser.parse_args()
     if args.quick:
         args.photos, args.size, args.samples = 4, "2400x1800", 1
-    size = tuple(int(v) for v in args.size.lower().split("x"))
-    face_sizes = synthetic_library.SMALL_FACE_SIZES if args.small_faces else synthetic_library.FACE_SIZES
-    library = args.library or Path(tempfile.gettempdir()) / (
-        f"photo_sorter_bench_{args.photos}_{args.size}_{args.samples}_{args.seed}"
-        + ("_small" if args.small_faces else ""))
     if not synthetic_library.CELEBA.is_dir():
         print(f"CelebA images not found at {synthetic_library.CELEBA}", file=sys.stderr)
         return 2
     start = time.perf_counter()
-    truth = in_fresh_process(synthetic_library.make_library, library, args.photos, size,
-                             args.samples, args.seed, face_sizes)["files"]
+    library, truth = generated_library(args)
     results = {"photos": args.photos, "size": args.size, "load_before": _load(),
                "library_seconds": round(time.perf_counter() - start, 1)}
     with tempfile.TemporaryDirectory() as tmp:

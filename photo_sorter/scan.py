@@ -27,6 +27,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sqlalchemy import delete, exists, func, insert, select, text, update
@@ -41,6 +42,9 @@ from photo_sorter.store import (
     register_model, sessions,
 )
 from photo_sorter.workers import Task, WorkerCrash, Workers, usable_cores
+
+if TYPE_CHECKING:
+    from photo_sorter.cluster import Cluster
 
 # The one definition of a problem row (its `status`), used by the scan's summary, `errors` and
 # the GUI's problems panel alike; every problem row is read again on the next scan.
@@ -345,12 +349,14 @@ def _prediction_rows(model: AttributeModel, model_id: int, face_ids, probabiliti
     ]
 
 
-def _write(Session, model: AttributeModel, model_id: int, batch: list[_Pending]) -> list[str]:
-    """Predict the batch's faces in one model call and store the batch in one transaction.
-    Should one row be refused (a constraint, a value out of range), the others are stored one
-    by one; each refused one is logged and returned as 'path: why', none taking the batch down."""
+def _write(Session, model: AttributeModel, model_id: int, batch: list[_Pending],
+           predict: Callable = _predict) -> list[str]:
+    """Predict the batch's faces in one model call (`predict`: here, or a cluster's actors) and
+    store the batch in one transaction. Should one row be refused (a constraint, a value out of
+    range), the others are stored one by one; each refused one is logged and returned as
+    'path: why', none taking the batch down."""
     frames = [f for item in batch for f in item.frames]
-    probabilities = iter(_predict(model, frames) if frames else [])
+    probabilities = iter(predict(model, frames) if frames else [])
     for item in batch:
         item.probabilities = [next(probabilities) for _ in item.frames]
     return _store_or_split(Session, model, model_id, batch)
@@ -448,10 +454,13 @@ def scan(
     options: ScanOptions | None = None,
     progress: Callable[[ScanProgress], None] | None = None,
     cancel: threading.Event | None = None,
+    cluster: Cluster | None = None,
 ) -> dict:
     """Scan roots into the library `db` (an Engine, a sessionmaker or a path/URL) and return the
     summary counts. Faces of photos already in the library but without predictions from `model`
-    (e.g. after a model change) are predicted too. Never writes to the photos, and changes no
+    (e.g. after a model change) are predicted too. With a `cluster` (cluster.Cluster) the photos
+    are analysed and predicted on its nodes, which must read them at the same paths (checked
+    first: a ScanError before anything is written when they cannot); all else is the same scan. Never writes to the photos, and changes no
     row outside the roots. A root that is not there (an unmounted drive) changes nothing and is
     listed in `roots_absent`; when no root is there the scan is refused. (A drive's empty mount
     point does mark its photos missing; they come back, faces and picks kept, when it is
@@ -466,12 +475,6 @@ def scan(
     roots = [r for r in roots if r not in absent]
     known = _known_under(Session, roots)
     model = model or active_model(Session, load=False)
-    with Session.begin() as session:
-        model_id = register_model(session, model)
-        run = ScanRun(roots=[str(r) for r in roots])
-        session.add(run)
-        session.flush()
-        run_id = run.id
     by_hash: dict[str, deque] = {}
     for row in known.values():
         if row.content_hash is not None and row.status in ("ok", "missing"):
@@ -502,6 +505,14 @@ def scan(
         if len(files) % 500 == 0:
             report("discovering")
     files = list(dict.fromkeys(files))  # overlapping roots
+    if cluster is not None and (unreadable := cluster.check_paths(roots, files)):
+        raise ScanError(unreadable)
+    with Session.begin() as session:
+        model_id = register_model(session, model)
+        run = ScanRun(roots=[str(r) for r in roots])
+        session.add(run)
+        session.flush()
+        run_id = run.id
     seen = {path_key(p) for p in files}
     moved_from: set[str] = set()
     unlisted: list[str] = []  # reported folders and links: the known photos beneath stay as they were
@@ -514,10 +525,14 @@ def scan(
         unlisted.append(key)
     run_status = "failed"
     refused = []
-    workers = min(options.workers or usable_cores(), len(files))
-    if options.processes and not options.workers:  # each starts its own TensorFlow: seconds
-        workers = min(workers, len(files) // 8)
-    pool = Workers(_analyse, workers, options.processes) if workers > 1 else None
+    if cluster is not None:  # the analysis and the model on the cluster, all else here
+        workers, pool, predict = cluster.cpus(), cluster.workers(_analyse, model), cluster.predict
+    else:
+        workers = min(options.workers or usable_cores(), len(files))
+        if options.processes and not options.workers:  # each starts its own TensorFlow: seconds
+            workers = min(workers, len(files) // 8)
+        pool = Workers(_analyse, workers, options.processes) if workers > 1 else None
+        predict = _predict
     # Classified files not yet stored, in order: (path, update or None, job, its task). Stored in
     # this order, so the batches (and what is a copy of what) are those of a scan in one process.
     ahead: deque[tuple[Path, _Pending | None, _Job | None, Task | None]] = deque()
@@ -538,7 +553,7 @@ def scan(
         if item is not None:
             batch.append(item)
         if len(batch) >= options.commit_every or sum(len(b.frames) for b in batch) >= options.predict_batch:
-            refused += _write(Session, model, model_id, batch)
+            refused += _write(Session, model, model_id, batch, predict)
             batch = []
         report("scanning", str(path))
 
@@ -559,7 +574,7 @@ def scan(
                     settle()
             while ahead:
                 settle()
-        refused += _write(Session, model, model_id, batch)
+        refused += _write(Session, model, model_id, batch, predict)
         cancelled = cancel is not None and cancel.is_set()
         if not cancelled:
             present = seen | moved_from | {p for p in known if _inside(p, unlisted)}
@@ -580,7 +595,8 @@ def scan(
                    "roots_absent": [display_path(r) for r in absent],
                    "seconds": round(time.monotonic() - started, 2),
                    "cancelled": run_status == "cancelled",
-                   "device": device_name() if model.keras_model is not None else None,
+                   "device": (cluster.describe() if cluster is not None
+                              else device_name() if model.keras_model is not None else None),
                    "workers": workers,
                    "model": model.name}
         with Session.begin() as session:

@@ -94,6 +94,24 @@ def test_a_real_process_prints_one_line(library):
         assert_one_line_failure(proc.returncode, proc.stderr)
 
 
+def test_scan_over_ray_without_ray(library, monkeypatch):
+    """The app works without the [cluster] extra; `scan --ray` says how to install it."""
+    monkeypatch.setitem(sys.modules, "ray", None)
+    code, _, err = run("scan", library / "photos", "--ray", "auto", "--db", library / "lib.db")
+    assert_one_line_failure(code, err)
+    assert "needs Ray: pip install 'photo_sorter[cluster]'" in err
+    code, _, err = run("scan", library / "photos", "--ray", "auto", "--workers", "2", "--db", library / "lib.db")
+    assert_one_line_failure(code, err)
+    assert "--ray scans with the cluster's CPUs" in err
+
+
+def test_scan_over_ray_at_an_address_where_none_answers(library):
+    pytest.importorskip("ray")
+    code, _, err = run("scan", library / "photos", "--ray", "127.0.0.1:1", "--db", library / "lib.db")
+    assert_one_line_failure(code, err)
+    assert "cannot reach the Ray cluster at 127.0.0.1:1" in err
+
+
 # --- outputs and numbers (issue 11, item 9) ---------------------------------------------------
 
 def test_bad_outputs_are_refused_before_any_work(library):

@@ -17,11 +17,12 @@ from photo_sorter.store import Face, Photo, open_engine, predictions_table, sess
 from photo_sorter.workers import WorkerCrash, Workers
 
 
-def library(folder):
-    """The sample photos, two copies of one (one read before it, one after), a damaged file and a no-face scene."""
+def library(folder, names=None):
+    """The sample photos (or those `names`), two copies of one (one read before it, one after),
+    a damaged file and a no-face scene."""
     folder.mkdir()
     for photo in sorted(SAMPLE_PHOTOS.iterdir()):
-        if photo.suffix in (".jpg", ".png"):
+        if photo.suffix in (".jpg", ".png") and (names is None or photo.name in names):
             shutil.copy2(photo, folder / photo.name)
     shutil.copy2(SAMPLE_PHOTOS / "obama_biden_two_faces_blue_room_2010_crop.jpg", folder / "zz_copy.jpg")
     shutil.copy2(SAMPLE_PHOTOS / "obama_biden_two_faces_blue_room_2010_crop.jpg", folder / "ab_copy.jpg")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
 
 from photo_sorter.cli import (
     UserError, add_db_options, emit, float_arg, int_arg, open_library, progress_bar,
@@ -24,6 +25,10 @@ def register(subparsers) -> None:
     p.add_argument("--worker-processes", action="store_true",
                    help="run the workers as separate processes: a crashing decoder then fails only its "
                    "photo, but each worker takes about 0.9 GB and seconds to start")
+    p.add_argument("--ray", metavar="ADDRESS",
+                   help="analyse the photos on a Ray cluster: its head's HOST:PORT, ray://HOST:PORT or "
+                   "'auto' (the cluster this machine belongs to); every node must read the photos at the "
+                   "same path (checked first). Needs the [cluster] extra")
     p.add_argument("--model", help="MODEL.keras (default: the library's active or the bundled model)")
     p.add_argument("--watch", action="store_true",
                    help="after the scan keep running and scan new, changed, moved and deleted files "
@@ -96,14 +101,34 @@ def _scan(args) -> int:
                                    processes=args.worker_processes)
     except scan.ScanError as exc:
         raise UserError(f"{exc} (--min-face, --detect-size, --confidence, --workers)") from None
+    if args.ray and (args.workers or args.worker_processes or args.watch):
+        raise UserError("--ray scans with the cluster's CPUs: it takes no --workers, --worker-processes or --watch")
     engine, model = open_library(args), _load_model(args.model)
-    summary = _run("scan", lambda update, cancel: scan.scan(
-        engine, args.paths, model=model, options=options, progress=update, cancel=cancel))
+    with _cluster(args.ray) as cluster:
+        summary = _run("scan", lambda update, cancel: scan.scan(
+            engine, args.paths, model=model, options=options, progress=update, cancel=cancel,
+            cluster=cluster))
     text = "\n".join(f"{k}: {scan.skipped_text(v) if k == 'skipped' else v}" for k, v in summary.items())
     emit(summary, args.json, text)
     if args.watch:
         _watch(engine, args.paths, model, options, args.json)
     return 0
+
+
+@contextmanager
+def _cluster(address: str | None):
+    """The Ray cluster at `address` (connected for the block), or None without one."""
+    if address is None:
+        yield None
+        return
+    from photo_sorter.cluster import Cluster, ClusterError
+
+    try:
+        cluster = Cluster(address)
+    except ClusterError as exc:
+        raise UserError(str(exc)) from None
+    with cluster:
+        yield cluster
 
 
 def _watch(engine, paths, model, options, as_json: bool) -> None:
