@@ -115,11 +115,13 @@ class AttributesPage(QWizardPage):
         self.setSubTitle("The new model learns the ticked attributes. 'Attractive' is left out by "
                          "default: a photo organizer should not rank people by it.")
         self.list = QListWidget()
+        self.list.setAccessibleName("Attributes to learn")
         self.list.itemChanged.connect(lambda _item: self.completeChanged.emit())
         buttons = QHBoxLayout()
         for text, pick in (("All", lambda a: True), ("None", lambda a: False),
                            ("Default", lambda a: a in DEFAULT_ATTRIBUTES)):
             b = QPushButton(text)
+            b.setAccessibleName(f"Tick {text.lower()}")
             b.clicked.connect(lambda _=False, pick=pick: self._tick(pick))
             buttons.addWidget(b)
         buttons.addStretch()
@@ -300,6 +302,7 @@ class TrainPage(QWizardPage):
         self.cancel_button.clicked.connect(self.cancel)
         self.resume_button.clicked.connect(self.start)
         self.log = QPlainTextEdit(readOnly=True)
+        self.log.setAccessibleName("Training log")
         self.log.setMaximumBlockCount(500)
         self.log.setMaximumHeight(110)
         row = QHBoxLayout()
@@ -444,6 +447,7 @@ class ResultsPage(QWizardPage):
         self.note = QLabel()
         self.note.setWordWrap(True)
         self.table = QTableWidget(0, len(self.COLUMNS))
+        self.table.setAccessibleName("Results per attribute")
         self.table.setHorizontalHeaderLabels([c[1] for c in self.COLUMNS])
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.verticalHeader().hide()
