@@ -103,10 +103,21 @@ def test_the_same_library_as_a_plain_scan(cluster, tmp_path, lib, model, plain):
     assert (photos, faces) == plain[1][:2] and same_predictions(predictions, plain[1][2])
 
 
-def test_a_worker_killed_mid_scan_loses_and_duplicates_nothing(cluster, nodes, tmp_path, lib, model, plain):
+@pytest.fixture
+def shared_library(request, tmp_path):
+    """A library on PostgreSQL (what several machines share), or a SQLite file where no server
+    can be started here."""
+    import postgres_server
+
+    if postgres_server.missing():
+        return tmp_path / "ray.db"
+    return request.getfixturevalue("postgres").new_database()
+
+
+def test_a_worker_killed_mid_scan_loses_and_duplicates_nothing(cluster, nodes, shared_library, lib, model, plain):
     """A worker process is killed while it analyses a photo: Ray runs that task again, the scan
     completes as a plain one; meanwhile the library refuses a second scan."""
-    engine = open_engine(tmp_path / "ray.db")
+    engine = open_engine(shared_library)
     result: dict = {}
     scanning = threading.Thread(target=lambda: result.update(
         scan.scan(engine, [lib], model=model, cluster=cluster, options=scan.ScanOptions(commit_every=2))))
