@@ -227,6 +227,9 @@ def main() -> int:
         s.execute(update(Photo).where(Photo.path == str(gone)).values(status="missing"))
     QTimer.singleShot(300, lambda: shot_modal("20_remove_missing"))
     win.purge_missing()
+    win.resize(1024, 700)  # the small window: nothing cut, nothing scrolled sideways
+    win.grid.setCurrentIndex(win.grid_model.photo_index(3))
+    shot(win, "21_small_window")
     win.close()
     print("\n".join(shots))
     return 0

@@ -138,3 +138,13 @@ def test_problem_actions_follow_the_chosen_file(crafted_window, tmp_path, monkey
     message = main_window.scan_message(summary, {"photos": 13, "faces": 12}, 1)
     assert message.startswith("Scan finished: 0 new, 0 changed, 1 read again, 1 copy of photos already")
     assert "1 file could not be read" in message
+
+
+def test_photo_pane_and_viewer_say_a_problem_in_plain_words(qtbot):
+    from photo_sorter.gui.photo_view import PhotoView
+
+    view = PhotoView()
+    qtbot.addWidget(view)
+    view.set_photo({"id": 1, "path": "/photos/trunc.jpg", "status": "error", "faces": [],
+                    "error": "OSError: image file is truncated (31 bytes not processed)"})
+    assert "The file ends early" in view.message and "OSError" not in view.message

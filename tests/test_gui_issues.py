@@ -381,7 +381,7 @@ def test_screenshots_script_saves_every_view(tmp_path):
                             capture_output=True, text=True, env=env, timeout=600, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
     pngs = sorted(tmp_path.glob("*.png"))
-    assert len(pngs) == 20 and all(p.stat().st_size > 5000 for p in pngs)
+    assert len(pngs) == 21 and all(p.stat().st_size > 5000 for p in pngs)
 
 
 def test_listed_shortcuts_exist(crafted_window):

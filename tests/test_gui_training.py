@@ -27,6 +27,12 @@ class FakeProcess:
     def running(self):
         return not self.ended
 
+    def cancel(self):
+        self.cancelled = True
+
+    def kill(self):
+        self.killed = self.ended = True
+
 
 def test_default_start_is_the_bundled_imagenet_file_and_fine_tuning_is_offered(qtbot, tmp_path):
     assert BUNDLED_TFLITE.is_file() and BUNDLED_TFLITE.stat().st_size == 3_577_952
@@ -109,3 +115,19 @@ def test_training_process_streams_epochs_and_survives_a_killed_child(tmp_path):
     while run.running():
         events += run.poll()
     assert events[-1][0] == "failed" and "stopped unexpectedly" in events[-1][1]
+
+
+def test_cancel_while_preparing_stops_at_once_and_resume_starts_again(qtbot, tmp_path):
+    page = TrainPage()
+    qtbot.addWidget(page)
+    page.config = TrainConfig(celeba=str(tmp_path), out=str(tmp_path / "m.keras"), epochs=3)
+    page.process, page._began = FakeProcess([("log", "frame cache: 80 images to detect")]), False
+    page._poll()
+    process = page.process
+    page.cancel_button.click()  # no epoch began: the preparation would not look at Cancel for minutes
+    assert getattr(process, "killed", False) and page.process is None
+    assert page.resume_button.isEnabled() and "before the first epoch" in page.epoch_label.text()
+    page.process, page._began = FakeProcess([("epoch_begin", 0), ("batch", 2, 6, 0.5)]), False
+    page._poll()
+    page.cancel()  # inside an epoch: after this batch, finished epochs kept
+    assert page.process.cancelled and not getattr(page.process, "killed", False)

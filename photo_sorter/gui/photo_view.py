@@ -66,7 +66,10 @@ class PhotoView(QWidget):
         if detail is None:
             self.message = "Select a photo to see its faces."
         elif detail["status"] in PROBLEMS:
-            self.message = f"This photo could not be read: {detail['error']}"
+            from photo_sorter.library import plain_problem
+
+            # the same plain sentence as the Scan problems panel, never the raw exception
+            self.message = f"This photo could not be read. {plain_problem(detail['error'], detail['status'])}"
         else:
             self.image = read_display_image(detail["path"])
             self.message = "" if not self.image.isNull() else f"Cannot display {detail['path']}"

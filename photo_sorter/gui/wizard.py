@@ -319,7 +319,7 @@ class TrainPage(QWizardPage):
         self.process = None
         self.card: dict | None = None
         self.config = None
-        self._epoch, self._epoch_started = 0, 0.0
+        self._epoch, self._epoch_started, self._began = 0, 0.0, False
 
     @property
     def task(self):
@@ -342,6 +342,7 @@ class TrainPage(QWizardPage):
         from photo_sorter.train_process import TrainingProcess
 
         self.process = TrainingProcess(self.config, log_dir() / "training.log")
+        self._began = False  # no epoch yet: a Cancel now stops the child at once
         self.cancel_button.setEnabled(True)
         self.resume_button.setEnabled(False)
         self.epoch_label.setText("Preparing (starting TensorFlow and reading the images)…")
@@ -350,10 +351,20 @@ class TrainPage(QWizardPage):
         self.timer.start()
 
     def cancel(self) -> None:
-        if self.process is not None:
-            self.process.cancel()
-            self.cancel_button.setEnabled(False)
-            self.epoch_label.setText("Cancelling after this batch…")
+        if self.process is None:
+            return
+        if not self._began:
+            # still preparing (TensorFlow, reading, detecting faces), which only looks at Cancel
+            # when it is over (minutes): stop the child now; nothing finished is lost (no epoch
+            # ran, and the frame cache keeps its finished chunks), and Resume starts again
+            self.process.kill()
+            self._ended()
+            self.epoch_label.setText("Cancelled before the first epoch. Resume starts again.")
+            self.resume_button.setEnabled(True)
+            return
+        self.process.cancel()
+        self.cancel_button.setEnabled(False)
+        self.epoch_label.setText("Cancelling after this batch…")
 
     def stop(self) -> None:
         """The wizard is closing: ask for a cancel, give the child a moment, then end it."""
@@ -390,7 +401,7 @@ class TrainPage(QWizardPage):
     def _epoch_begin(self, epoch: int) -> None:
         import time
 
-        self._epoch, self._epoch_started = epoch, time.monotonic()
+        self._epoch, self._epoch_started, self._began = epoch, time.monotonic(), True
 
     def _batch(self, done: int, steps: int, loss: float) -> None:
         if self.process is not None and self.process.cancelled:
