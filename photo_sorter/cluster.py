@@ -29,8 +29,10 @@ import numpy as np
 from photo_sorter.workers import WorkerCrash
 
 INSTALL = "a scan over a Ray cluster needs Ray: pip install 'photo_sorter[cluster]'"
-RETRIES = 3          # runs of a task whose worker process died (killed, out of memory, node lost)
+RETRIES = 3          # times a task runs again when its worker process died (killed, out of memory, node lost)
 PATH_SAMPLE = 5      # random files each node reads, besides the roots, the first and the last
+WORKER_BYTES = 1 << 30  # what a task's worker holds (TensorFlow + MTCNN ~860 MB): Ray runs no more
+# at once on a node than its memory takes (not one per CPU of a many-core node with little memory)
 CHECK_SECONDS = 120  # for every node to answer the path check (a node may start a worker first)
 # Each task takes one CPU, so its TensorFlow runs ops one at a time (not on every core of the
 # node in every worker); the model's actors use the node's cores.
@@ -123,7 +125,7 @@ class RayWorkers:
     def __init__(self, fn: Callable, on_first: Callable[[], object] = lambda: None):
         ray = _ray()
         self._on_first = on_first
-        self._remote = ray.remote(fn).options(num_cpus=1, max_retries=RETRIES)
+        self._remote = ray.remote(fn).options(num_cpus=1, memory=WORKER_BYTES, max_retries=RETRIES)
         self._crashes = (ray.exceptions.WorkerCrashedError, ray.exceptions.OutOfMemoryError,
                          ray.exceptions.NodeDiedError)
         self._pending: set = set()
@@ -258,7 +260,7 @@ class Cluster:
             return self._actors[model.sha256]
         ray = _ray()
         gpus = int(self.resources.get("GPU", 0))
-        actor = ray.remote(_Predictor).options(runtime_env={"env_vars": _ALL_THREADS},
+        actor = ray.remote(_Predictor).options(runtime_env={"env_vars": _ALL_THREADS}, memory=WORKER_BYTES,
                                                **({"num_gpus": 1} if gpus else {"num_cpus": 0}))
         data = ray.put(Path(model.path).read_bytes())
         self._actors[model.sha256] = [actor.remote(Path(model.path).name, data, model.card, model.sha256)
