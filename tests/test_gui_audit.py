@@ -46,6 +46,11 @@ def test_small_window_keeps_scope_status_and_face_bars_whole(crafted_window, qtb
     assert win.counts_label.isVisible() and win.model_label.isVisible()
     bar.showMessage("Copied 3 photos.")
     assert win.counts_label.isVisible()
+    # a library row: its name over its state, one entry (not two look-alike lines)
+    rows = win.library_panel.list
+    line = rows.fontMetrics().lineSpacing()
+    assert all(2 * line <= rows.visualRect(rows.model().index(i, 0)).height() <= 2 * line + 12
+               for i in range(rows.count()))
     shot(win, "audit_small_window_scope")
 
 
