@@ -153,3 +153,17 @@ def test_photo_pane_and_viewer_say_a_problem_in_plain_words(qtbot):
     view.set_photo({"id": 1, "path": "/photos/trunc.jpg", "status": "error", "faces": [],
                     "error": "OSError: image file is truncated (31 bytes not processed)"})
     assert "The file ends early" in view.message and "OSError" not in view.message
+
+
+def test_prediction_progress_never_says_zero_faces(qtbot):
+    from photo_sorter.gui.main_window import ScanProgress
+    from photo_sorter.scan import ScanProgress as Report
+
+    bar = ScanProgress()
+    qtbot.addWidget(bar)
+    bar.update_progress(Report("predicting", 188, 30, 0, 0))
+    assert "0 faces" not in bar.text.text() and bar.bar.value() == 30
+    bar.update_progress(Report("predicting", 188, 90, 64, 0))
+    assert "64 faces predicted" in bar.text.text()
+    bar.update_progress(Report("scanning", 188, 90, 0, 0))
+    assert "0 faces" in bar.text.text()

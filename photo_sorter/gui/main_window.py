@@ -106,7 +106,10 @@ class ScanProgress(QWidget):
         busy = report.phase in ("discovering", "predicting") and not report.files_found
         self.bar.setMaximum(0 if busy else report.files_found)  # 0 = busy indicator
         self.bar.setValue(report.files_done)
-        parts = [report.phase.capitalize(), f"{report.faces} faces"]
+        # re-prediction stores its faces in batches: "0 faces" at 30 of 188 photos read as lost work
+        faces = (f"{report.faces} faces predicted" if report.faces else "") if report.phase == "predicting" \
+            else f"{report.faces} faces"
+        parts = [report.phase.capitalize(), faces]
         if report.errors:
             parts.append(f"{report.errors} unreadable")
         parts.append(left_text(report.eta_seconds))
