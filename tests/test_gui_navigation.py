@@ -244,3 +244,31 @@ def test_open_library_on_a_server(crafted_window, postgres):
     assert win.settings.recent_libraries[0] == url  # the password is never stored
     assert win.open_library(str(win.settings.recent_libraries[1]))  # back to the file
     assert win.grid_model.rowCount() == 12
+
+
+def test_a_scan_adding_a_photo_mid_way_keeps_the_grouped_grid_where_it_was(crafted_window, qtbot):
+    from datetime import datetime
+
+    from photo_sorter.store import Photo, session_factory
+
+    win = crafted_window
+    win.resize(1000, 600)
+    win.sort.setCurrentIndex(win.sort.findData("date"))
+    grid, model = win.grid, win.grid_model
+    grid.setCurrentIndex(model.photo_index(11))  # g5, the last photo
+    grid.scrollToBottom()
+    qtbot.waitUntil(lambda: grid.verticalScrollBar().value() > 0)
+    scrolled, last = grid.verticalScrollBar().value(), model.rows[11]["id"]
+    win.refresh(live=True)  # a second of a scan that found nothing new: nothing moves
+    assert grid.verticalScrollBar().value() == scrolled and model.photo(grid.currentIndex())["id"] == last
+    with session_factory(win.engine).begin() as s:  # the scan reads a photo taken between the two days
+        s.add(Photo(path=str(win.settings.folders[0]) + "/party/new.jpg", folder=win.settings.folders[0] + "/party",
+                    status="ok", n_faces=0, captured_at=datetime(2024, 5, 15, 12)))
+    win.refresh(live=True)
+    assert model.index(7).data(HeaderRole) == ("Wednesday 15 May 2024", "1 photo")
+    assert grid.verticalScrollBar().value() >= scrolled  # not back at the top: the chosen photo in view
+    assert grid.viewport().rect().contains(grid.visualRect(grid.currentIndex()))
+    assert model.photo(grid.currentIndex())["id"] == last and grid.selected_ids() == [last]
+
+
+from photo_sorter.gui.photo_grid import HeaderRole  # noqa: E402

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer, QUrl
+from PySide6.QtCore import QItemSelectionModel, Qt, QTimer, QUrl
 from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView, QComboBox, QDockWidget, QFileDialog, QHBoxLayout, QHeaderView, QLabel,
@@ -721,9 +721,17 @@ class MainWindow(QMainWindow):
             self.grid.empty_text = ("Scanning… photos appear here as they are read." if self.scanning
                                     else "No photos here yet.")
         dated = kind != "photos" and order == "date"
+        scrolled, current = self.grid.verticalScrollBar().value(), self.grid_model.photo(self.grid.currentIndex())
         extended = self.grid_model.set_rows(rows, dates=(group or "day") if dated else None)
-        if new_scope or not extended:
+        if new_scope:
             self.grid.scrollToTop()
+        elif not extended:  # the same listing re-read (a scan, the watcher): stay where the user was
+            self.grid.executeDelayedItemsLayout()  # the scroll range of the new rows
+            self.grid.verticalScrollBar().setValue(scrolled)
+            at = next((i for i, r in enumerate(rows) if current and r["id"] == current["id"]), None)
+            if at is not None:
+                self.grid.selectionModel().setCurrentIndex(self.grid_model.photo_index(at),
+                                                           QItemSelectionModel.SelectionFlag.ClearAndSelect)
         shown = {r["id"] for r in rows}
         if self.current_detail and self.current_detail["id"] not in shown:
             self.show_photo(None)  # the photo pane never keeps a photo the grid no longer has

@@ -155,14 +155,19 @@ class PhotoGridModel(QAbstractListModel):
         old_ids = [r["id"] for r in self.rows]
         new_ids = [r["id"] for r in rows]
         grouped = dates in GROUPS
+        items = date_headers(rows, dates) if grouped else list(range(len(rows)))
+        if dates == self.dates and new_ids == old_ids and items == self.items:  # re-read, unchanged
+            self.rows = rows
+            if rows:
+                self.dataChanged.emit(self.index(0), self.index(len(items) - 1))
+            return True
         if (dates == self.dates and not grouped and old_ids
                 and len(new_ids) >= len(old_ids) and new_ids[: len(old_ids)] == old_ids):
             self.rows = rows[: len(old_ids)]  # the refreshed rows, the same photos
             self.append_rows(rows[len(old_ids):])
             return True
         self.beginResetModel()
-        self.rows, self.dates = rows, dates
-        self.items = date_headers(rows, dates) if grouped else list(range(len(rows)))
+        self.rows, self.dates, self.items = rows, dates, items
         self._index_items()
         self.endResetModel()
         return False
