@@ -38,13 +38,13 @@ def _free_ports(n: int) -> list[int]:
 
 class LocalCluster:
     """`nodes` Ray nodes on 127.0.0.1 with `cpus` CPUs each. A node's `prefix` (e.g. setpriv ...)
-    runs before its `ray start`; every node's processes import photo_sorter from this checkout
-    and carry RAY_TEST_CLUSTER=<its temp dir> in their environment (to find them in /proc)."""
+    runs before its `ray start`; every node's processes import photo_sorter (and the tests'
+    modules, for functions a test runs there) from this checkout and carry RAY_TEST_CLUSTER=<its temp dir> in their environment (to find them in /proc)."""
 
     def __init__(self, cpus: int = 1, object_store_mb: int = 150):
         self.cpus, self.object_store = cpus, object_store_mb << 20
         self.dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # unix socket paths stay short
-        self.env = {**os.environ, "RAY_TEST_CLUSTER": self.dir, "PYTHONPATH": str(REPO),
+        self.env = {**os.environ, "RAY_TEST_CLUSTER": self.dir, "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'tests'}",
                     "TF_CPP_MIN_LOG_LEVEL": "3", "RAY_USAGE_STATS_ENABLED": "0"}
         self.address: str | None = None
         self._nodes: list[subprocess.Popen] = []

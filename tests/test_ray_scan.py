@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 import ray_cluster
 from photo_sorter import scan
 from photo_sorter.store import LibraryBusy, Photo, ScanRun, open_engine, session_factory
-from test_workers import contents, library
+from test_workers import contents, dies_on, library
 
 pytestmark = pytest.mark.slow
 if ray_cluster.missing():
@@ -159,3 +159,22 @@ def test_cancel_and_resume(cluster, tmp_path, lib, model, plain):
     assert final["photos_new"] == final["photos_seen"] - stored
     photos, faces, predictions = contents(engine)
     assert faces == plain[1][1] and same_predictions(predictions, plain[1][2])
+
+
+def test_a_task_whose_worker_always_dies_fails_alone(cluster, monkeypatch):
+    """As with worker processes (test_workers): the task that kills its worker (every time it
+    runs: a decoder crash) raises WorkerCrash; the others' results come."""
+    from photo_sorter import cluster as ray_scan
+    from photo_sorter.workers import WorkerCrash
+
+    monkeypatch.setattr(ray_scan, "RETRIES", 1)
+    with ray_scan.RayWorkers(dies_on) as pool:
+        tasks = [pool.submit(v) for v in range(5)]
+        results = []
+        for task in tasks:
+            try:
+                results.append(pool.result(task))
+            except WorkerCrash as exc:
+                results.append(str(exc))
+    assert results[:3] + results[4:] == [0, 10, 20, 40]
+    assert "the Ray worker analysing it died (WorkerCrashedError, 2 times)" in results[3]
