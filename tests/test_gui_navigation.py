@@ -108,8 +108,10 @@ def test_open_library_switches_libraries_and_a_failure_keeps_the_open_one(crafte
     finally:
         holder.kill()
         holder.wait()
+    sheets = win.clusters_view.sheets_dir
     assert win.open_library(str(other))
     assert win.windowTitle() == "trip.db — photo_sorter" and sorted(names(win)) == ["a.jpg", "b.jpg"]
+    assert win.clusters_view.sheets_dir != sheets  # both number their runs from 1: no sheet overwrites another
     assert win.settings.folders == [str(tmp_path / "trip")] and win.settings.db_path == first  # not remembered
     assert win.library_panel.list.count() == 2  # All photos + trip
     assert win.settings.recent_libraries[:2] == [str(other), first]

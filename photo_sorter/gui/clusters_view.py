@@ -156,9 +156,9 @@ class ClustersView(QWidget):
         items = (self.attribute_list.item(i) for i in range(self.attribute_list.count()))
         return [it.data(AttrRole) for it in items if it.checkState() == Qt.CheckState.Checked]
 
-    def set_engine(self, engine) -> None:
-        """Another library: its own runs."""
-        self.engine = engine
+    def set_engine(self, engine, sheets_dir: Path) -> None:
+        """Another library: its own runs and its own folder of sheets."""
+        self.engine, self.sheets_dir = engine, Path(sheets_dir)
         self.refresh_runs()
 
     def refresh_runs(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from PySide6.QtCore import QItemSelectionModel, Qt, QTimer, QUrl
@@ -202,7 +203,7 @@ class MainWindow(QMainWindow):
         self.photos_split.setSizes([840, 300])  # the grid first; the photo pane keeps what its bars need
         self.tabs = QTabWidget()
         self.tabs.addTab(self.photos_split, "Photos")
-        self.clusters_view = ClustersView(engine, settings.cache_dir / "cluster_sheets")
+        self.clusters_view = ClustersView(engine, self._sheets_dir())
         self.clusters_view.photosRequested.connect(
             lambda rows, title: self.show_source(("photos", rows), title))
         self.tabs.addTab(self.clusters_view, "Clusters")
@@ -360,6 +361,12 @@ class MainWindow(QMainWindow):
         shown = Path(url.database).name if url.get_backend_name() == "sqlite" else describe(url)
         self.setWindowTitle(f"{shown} — photo_sorter")
 
+    def _sheets_dir(self) -> Path:
+        """Where the open library's cluster sheets go: a folder per library, since every
+        library numbers its runs from 1 (the sheets are named after the run)."""
+        key = hashlib.sha1(address(self.engine.url).encode()).hexdigest()[:12]
+        return self.settings.cache_dir / "cluster_sheets" / key
+
     def ask_open_library(self) -> bool:
         from photo_sorter.gui.open_library import OpenLibraryDialog
 
@@ -401,7 +408,7 @@ class MainWindow(QMainWindow):
         old, self.engine = self.engine, engine
         self.filter_panel.engine = engine
         self.filter_panel.clear()
-        self.clusters_view.set_engine(engine)
+        self.clusters_view.set_engine(engine, self._sheets_dir())
         self.best_view.set_engine(engine)
         if remember:
             self.settings.remember_library(address(engine.url))
