@@ -109,7 +109,9 @@ def test_open_library_switches_libraries_and_a_failure_keeps_the_open_one(crafte
         holder.kill()
         holder.wait()
     sheets = win.clusters_view.sheets_dir
+    viewer = win.open_viewer(win.grid_model.rows[0]["id"])
     assert win.open_library(str(other))
+    assert not viewer.isVisible()  # it stepped through the other library's photos
     assert win.windowTitle() == "trip.db — photo_sorter" and sorted(names(win)) == ["a.jpg", "b.jpg"]
     assert win.clusters_view.sheets_dir != sheets  # both number their runs from 1: no sheet overwrites another
     assert win.settings.folders == [str(tmp_path / "trip")] and win.settings.db_path == first  # not remembered

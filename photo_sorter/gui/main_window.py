@@ -402,6 +402,10 @@ class MainWindow(QMainWindow):
             if task is not None:
                 task.cancel()
                 task.wait()
+        for window in (getattr(self, "viewer", None), getattr(self, "models_dialog", None)):
+            if window is not None:
+                window.close()  # they show the other library's photos and models
+        self.viewer = self.models_dialog = None
         if self.folder_watch is not None:
             self.folder_watch.stop()
             self.folder_watch.engine = engine
