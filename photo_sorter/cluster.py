@@ -73,10 +73,13 @@ def unreadable(paths: Sequence[str]) -> tuple[str, str] | None:
 
 
 def _reachable(address: str) -> None:
-    """Refuse a head that does not answer at once (Ray itself keeps trying for minutes)."""
-    host, _, port = address.removeprefix("ray://").rpartition(":")
-    if address == "auto" or not port.isdigit():
+    """Refuse an address that is not one, or a head that does not answer at once (Ray itself
+    keeps trying for minutes)."""
+    if address == "auto":
         return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ClusterError(f"not a Ray cluster's address: {address!r} (give HOST:PORT, ray://HOST:PORT or auto)")
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=10).close()
     except OSError as exc:

@@ -106,10 +106,15 @@ def test_scan_over_ray_without_ray(library, monkeypatch):
 
 
 def test_scan_over_ray_at_an_address_where_none_answers(library):
+    """At once (Ray itself would retry for minutes), one line each."""
     pytest.importorskip("ray")
     code, _, err = run("scan", library / "photos", "--ray", "127.0.0.1:1", "--db", library / "lib.db")
     assert_one_line_failure(code, err)
     assert "cannot reach the Ray cluster at 127.0.0.1:1" in err
+    for address in ("localhost", "host:port", "ray://", "", "host:70000"):
+        code, _, err = run("scan", library / "photos", "--ray", address, "--db", library / "lib.db")
+        assert_one_line_failure(code, err)
+        assert f"not a Ray cluster's address: {address!r}" in err
 
 
 # --- outputs and numbers (issue 11, item 9) ---------------------------------------------------
