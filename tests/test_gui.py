@@ -48,6 +48,7 @@ def window(qtbot, tmp_path):
 
 def test_empty_library_offers_the_sample_library(window):
     assert window.grid_stack.currentWidget() is window.empty
+    assert window.grid_tools.isHidden()  # no order or thumbnail size to choose for nothing
     assert window.empty.sample_button.isEnabled()
     assert window.counts_label.text().startswith("0 photos")
     shot(window, "main_empty")

@@ -43,6 +43,7 @@ class BurstStrip(QListWidget):
         text_h = 2 * self.fontMetrics().lineSpacing()
         self.setGridSize(QSize(ICON.width() + 40, ICON.height() + text_h + 10))
         self.setFrameShape(QFrame.Shape.NoFrame)  # the burst's own frame is enough
+        self.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # a long name keeps its end, as in the grid
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         self.horizontalScrollBar().rangeChanged.connect(lambda _lo, _hi: self._fit_height())

@@ -180,7 +180,8 @@ class MainWindow(QMainWindow):
         head.setContentsMargins(4, 2, 4, 2)
         head.addWidget(self.scope, 1)
         head.addWidget(self.back_button)
-        tools = QHBoxLayout()
+        self.grid_tools = QWidget()  # hidden with the empty library: nothing to order or size
+        tools = QHBoxLayout(self.grid_tools)
         tools.setContentsMargins(4, 2, 4, 2)
         tools.addWidget(self.sort)
         tools.addStretch(1)
@@ -192,7 +193,7 @@ class MainWindow(QMainWindow):
         grid_layout.setSpacing(2)
         grid_layout.addLayout(head)
         grid_layout.addWidget(self.grid_stack, 1)
-        grid_layout.addLayout(tools)
+        grid_layout.addWidget(self.grid_tools)
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(self.photo_view)
         right.addWidget(self.face_panel)
@@ -750,6 +751,7 @@ class MainWindow(QMainWindow):
         self.grid.viewport().update()
         no_library = not self.settings.folders and not rows and kind != "photos"
         self.grid_stack.setCurrentWidget(self.empty if no_library else self.grid)
+        self.grid_tools.setHidden(no_library)
 
     def refresh(self, live: bool = False) -> None:
         """Re-read what the window shows from the database (live: each second of a scan)."""
