@@ -47,6 +47,7 @@ class LocalCluster:
         self.env = {**os.environ, "RAY_TEST_CLUSTER": self.dir, "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'tests'}",
                     "TF_CPP_MIN_LOG_LEVEL": "3", "RAY_USAGE_STATS_ENABLED": "0"}
         self.address: str | None = None
+        self.client_address: str | None = None
         self._nodes: list[subprocess.Popen] = []
 
     def add_node(self, prefix: tuple[str, ...] = (), name: str | None = None) -> None:
@@ -62,6 +63,7 @@ class LocalCluster:
             ray.append(f"--node-name={name}")
         if self.address is None:
             self.address = f"127.0.0.1:{ports[0]}"
+            self.client_address = f"ray://127.0.0.1:{ports[7]}"  # Ray Client's
             ray += ["--head", f"--port={ports[0]}", "--include-dashboard=false",
                     f"--ray-client-server-port={ports[7]}", f"--temp-dir={self.dir}"]
         else:

@@ -26,7 +26,8 @@ if ray_cluster.missing():
 # The second node cannot read what only root's override of file modes could: as root (CI) it
 # runs without that capability (setpriv), so a folder of mode 000 is readable by the driver and
 # the head but not there.
-NODE2_PREFIX = ("setpriv", "--bounding-set=-dac_override,-dac_read_search") if os.geteuid() == 0 else ()
+NODE2_PREFIX = (("setpriv", "--bounding-set=-dac_override,-dac_read_search")
+                if os.geteuid() == 0 and shutil.which("setpriv") else ())
 DROPS = ("seconds", "workers", "device")
 SMALL = ("astronaut_eileen_collins_nasa.png", "camera_person_cc0.png", "noface_rocket_spacex_pd.jpg",
          "obama_biden_two_faces_blue_room_2010_crop.jpg")
@@ -34,8 +35,6 @@ SMALL = ("astronaut_eileen_collins_nasa.png", "camera_person_cc0.png", "noface_r
 
 @pytest.fixture(scope="module")
 def nodes():
-    if not NODE2_PREFIX or shutil.which("setpriv") is None:
-        pytest.skip("needs root and setpriv (util-linux) to give the second node fewer rights")
     with ray_cluster.LocalCluster(cpus=1) as local:
         local.add_node()
         local.add_node(prefix=NODE2_PREFIX)
@@ -72,6 +71,8 @@ def same_predictions(got, want) -> bool:
 
 def test_a_node_that_cannot_read_the_photos_refuses_the_scan(nodes, tmp_path, lib, capsys):
     """`scan --ray`: one line naming the node that cannot read a path, and nothing written."""
+    if not NODE2_PREFIX:
+        pytest.skip("needs root and setpriv (util-linux) to give the second node fewer rights")
     import ray
 
     from photo_sorter.cli import main
