@@ -74,11 +74,13 @@ class PhotoError(Exception):
     """A file that cannot be read as a photo; the message is one readable line."""
 
 
-def skip_reason(path: Path) -> str | None:
-    """Why the scan leaves this file alone ("videos", "sidecars", "hidden", "unsupported"), or None."""
-    if path.name.startswith("."):
+def skip_reason(path: str | Path) -> str | None:
+    """Why the scan leaves this file (a path or a name) alone ("videos", "sidecars", "hidden",
+    "unsupported"), or None. String operations: a rescan asks it of every file."""
+    name = os.path.basename(path)
+    if name.startswith("."):
         return "hidden"
-    suffix = path.suffix.lower()
+    suffix = os.path.splitext(name)[1].lower()
     if suffix in SUPPORTED_EXTENSIONS:
         return None
     return next((kind for kind, suffixes in SKIPPED_KINDS.items() if suffix in suffixes), "unsupported")

@@ -163,13 +163,30 @@ def _inside(path: str, bases: Iterable[str]) -> bool:
     return any(path == b or path.startswith(b.rstrip(os.sep) + os.sep) for b in bases)
 
 
+def _stem_suffix(name: str) -> tuple[str, str]:
+    """A file name's lower-case stem and suffix (string operations, no Path per file)."""
+    stem, suffix = os.path.splitext(name)
+    return stem.lower(), suffix.lower()
+
+
 def _raws_by_stem(names: Iterable[str]) -> dict[str, list[str]]:
     """The RAW files among a folder's names, by lower-case stem (to pair them with their JPEG)."""
     raws: dict[str, list[str]] = {}
     for name in sorted(names):
-        if Path(name).suffix.lower() in imaging.RAW_EXTENSIONS:
-            raws.setdefault(Path(name).stem.lower(), []).append(name)
+        stem, suffix = _stem_suffix(name)
+        if suffix in imaging.RAW_EXTENSIONS:
+            raws.setdefault(stem, []).append(name)
     return raws
+
+
+def _links(folder: str) -> set[str] | None:
+    """Names of the folder's entries that are symbolic links, from one listing (the entries'
+    types) instead of an lstat per file; None when it cannot be listed again."""
+    try:
+        with os.scandir(folder) as entries:
+            return {e.name for e in entries if e.is_symlink()}
+    except OSError:
+        return None
 
 
 def discover(roots: Iterable[Path], problems: list | None = None,
@@ -188,9 +205,10 @@ def discover(roots: Iterable[Path], problems: list | None = None,
     skipped = Counter() if skipped is None else skipped
     companions = {} if companions is None else companions
 
-    def pair(path: Path, raws: dict[str, list[str]]) -> None:
-        if path.suffix.lower() in imaging.PAIRED_EXTENSIONS and path.stem.lower() in raws:
-            companions[path_key(path)] = raws[path.stem.lower()]
+    def pair(path: Path, raws: dict[str, list[str]], parts: tuple[str, str] | None = None) -> None:
+        stem, suffix = parts or _stem_suffix(path.name)
+        if suffix in imaging.PAIRED_EXTENSIONS and stem in raws:
+            companions[path_key(path)] = raws[stem]
 
     def report(path: str, status: str, reason: str, key: str | None = None) -> None:
         if problems is not None:
@@ -244,22 +262,27 @@ def discover(roots: Iterable[Path], problems: list | None = None,
                        "too_deep")
                 kept = []
             dirs[:] = kept
-            decoded_stems = {Path(n).stem.lower() for n in files if Path(n).suffix.lower() in imaging.PAIRED_EXTENSIONS}
+            split = {n: _stem_suffix(n) for n in files}
+            decoded_stems = {stem for stem, suffix in split.values() if suffix in imaging.PAIRED_EXTENSIONS}
             raws = _raws_by_stem(files)
             ours = outputs.tool_outputs(folder, files)  # cluster sheets, copies: not photos
+            links = _links(folder)
+            base = Path(folder)
             for name in sorted(files):
-                path = Path(folder) / name
-                reason = imaging.skip_reason(path)
-                if reason is None and path.suffix.lower() in imaging.RAW_EXTENSIONS and path.stem.lower() in decoded_stems:
+                stem, suffix = split[name]
+                reason = imaging.skip_reason(name)
+                if reason is None and suffix in imaging.RAW_EXTENSIONS and stem in decoded_stems:
                     reason = "raw_with_jpeg"
                 if reason is None and name in ours:
                     reason = "outputs"
                 if reason is not None:
                     skipped[reason] += 1
                     continue
-                why = leads_out(str(path), "") if path.is_symlink() else None
+                path = base / name
+                linked = path.is_symlink() if links is None else name in links
+                why = leads_out(str(path), "") if linked else None
                 if why is None:
-                    pair(path, raws)
+                    pair(path, raws, (stem, suffix))
                     yield path
                 else:
                     report(str(path), "skipped", why, "links")
@@ -442,7 +465,8 @@ def _known_under(Session, roots: list[Path]) -> dict:
     with Session() as session:
         rows = session.execute(select(Photo.id, Photo.path, Photo.size, Photo.mtime_ns,
                                       Photo.content_hash, Photo.status, Photo.companions))
-        return {row.path: row for row in rows if _inside(row.path, map(str, roots))}
+        bases = [str(r) for r in roots]
+        return {row.path: row for row in rows if _inside(row.path, bases)}
 
 
 @exclusive("scan")
