@@ -267,10 +267,12 @@ def test_plain_problem_messages():
 
 def test_viewer_steps_zooms_and_hides_boxes(crafted_window, qtbot):
     win = crafted_window
+    win.resize(1024, 700)
     win.grid.setCurrentIndex(win.grid_model.index(2))
     qtbot.keyClick(win.grid, Qt.Key.Key_Space)
     viewer = win.viewer
     qtbot.addWidget(viewer)
+    assert viewer.size() == win.size()  # over the window, never larger than a small screen
     assert viewer.row == 2 and viewer.view.detail["id"] == win.grid_model.rows[2]["id"]
     qtbot.keyClick(viewer, Qt.Key.Key_Right)
     assert viewer.row == 3 and win.grid.currentIndex().row() == 3

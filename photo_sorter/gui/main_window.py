@@ -908,7 +908,11 @@ class MainWindow(QMainWindow):
             self.viewer.close()
         self.viewer = Viewer(lambda i: listings.photo_detail(self.engine, i), ids, ids.index(photo_id), self)
         self.viewer.moved.connect(lambda row: self.grid.setCurrentIndex(self.grid_model.photo_index(row)))
-        self.viewer.showMaximized() if self.isMaximized() else self.viewer.show()
+        if self.isMaximized():
+            self.viewer.showMaximized()
+        else:  # over the window, as large as it: never larger than a small screen (was 1100x800)
+            self.viewer.setGeometry(self.geometry())
+            self.viewer.show()
         return self.viewer
 
     def _face_chosen(self, face: dict | None) -> None:
