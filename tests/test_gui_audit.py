@@ -31,7 +31,7 @@ def test_small_window_keeps_scope_status_and_face_bars_whole(crafted_window, qtb
     assert (win.width(), win.height()) == (1024, 700)  # nothing holds the window wider (was 1118 px)
     # the scope line has the grid's width to itself (the order and size controls are under the grid)
     assert win.scope.width() + win.back_button.width() >= win.grid_stack.width() - 24
-    assert win.sort.y() > win.grid_stack.y() + win.grid_stack.height() - 4
+    assert win.grid_tools.y() > win.grid_stack.y() + win.grid_stack.height() - 4  # order and size: under the grid
     # the face's attribute bars: every name and percentage whole, no sideways scrolling
     win.grid.setCurrentIndex(win.grid_model.index(0))
     QApplication.processEvents()
@@ -167,3 +167,22 @@ def test_prediction_progress_never_says_zero_faces(qtbot):
     assert "64 faces predicted" in bar.text.text()
     bar.update_progress(Report("scanning", 188, 90, 0, 0))
     assert "0 faces" in bar.text.text()
+
+
+def test_a_refresh_or_the_focus_never_swaps_a_filter_for_all_photos(crafted_window):
+    from PySide6.QtCore import QEvent
+    from PySide6.QtGui import QFocusEvent
+
+    win = crafted_window
+    win.show_source(("photos", [{"id": i, "score": 0.9} for i in win.ids[:3]]), "Filter: Smiling")
+    rows = win.library_panel.list
+    assert rows.currentItem() is None
+    win.refresh()  # a scan's or the folder watch's refresh
+    assert rows.currentItem() is None and win.source[0] == "photos"
+    # the focus lands on the list (Tab, or a hidden tab page handing it on): not a choice
+    QApplication.sendEvent(rows, QFocusEvent(QEvent.Type.FocusIn, Qt.FocusReason.TabFocusReason))
+    assert win.source[0] == "photos" and rows.currentItem() is None
+    win.tabs.setCurrentWidget(win.clusters_view)
+    assert win.tabs.currentWidget() is win.clusters_view
+    rows.setCurrentRow(1)  # a real choice (arrow keys, click) still switches
+    assert win.source[0] == "folder"

@@ -63,6 +63,21 @@ class EntryDelegate(QStyledItemDelegate):
         painter.restore()
 
 
+class FolderList(QListWidget):
+    """Qt makes the first row current when a list without a current row gets the keyboard focus
+    (Tab, or the focus moving off a tab page being hidden). Here that would be a choice of "All
+    photos" nobody made, throwing away the filter or cluster the grid shows."""
+
+    def focusInEvent(self, event) -> None:
+        if self.currentItem() is not None:
+            super().focusInEvent(event)
+            return
+        self.blockSignals(True)
+        super().focusInEvent(event)
+        self.setCurrentIndex(self.model().index(-1, 0))
+        self.blockSignals(False)
+
+
 class LibraryPanel(QWidget):
     """Folders list; emits the chosen folder (None = all photos) and add/remove/rescan requests."""
 
@@ -73,7 +88,7 @@ class LibraryPanel(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.list = QListWidget()
+        self.list = FolderList()
         self.list.setAccessibleName("Library folders")
         self.delegate = EntryDelegate(self.list)  # held here: Qt does not keep the Python object alive
         self.list.setItemDelegate(self.delegate)

@@ -677,12 +677,17 @@ class MainWindow(QMainWindow):
         self.source, self.source_title = source, title
         self.tabs.setCurrentWidget(self.photos_split)
         kind, value = source
-        self.library_panel.set_folders(
-            library.counts(self.engine)["photos"], self._folder_states(), self.scanning,
-            chosen=value if kind == "folder" else (None if kind == "all" else False))
+        self.library_panel.set_folders(library.counts(self.engine)["photos"], self._folder_states(),
+                                       self.scanning, chosen=self._panel_row())
         if not from_filter:  # the filter no longer describes the grid
             self.filter_panel.forget_results()
         self._refresh_grid(new_scope=True)
+
+    def _panel_row(self):
+        """The library panel's row for what the grid shows: a folder, None for All photos, False
+        (no row) for a filter or a cluster, so a refresh never claims "All photos" for them."""
+        kind, value = self.source
+        return value if kind == "folder" else (None if kind == "all" else False)
 
     def _folder_states(self) -> list[tuple[str, dict]]:
         return [(f, listings.folder_state(self.engine, f)) for f in self.settings.folders]
@@ -759,7 +764,8 @@ class MainWindow(QMainWindow):
         problems = self._refresh_problems()
         self.counts_label.setText(f"{counts['photos']} photos · {counts['faces']} faces"
                                   + (f" · {problems} unreadable" if problems else ""))
-        self.library_panel.set_folders(counts["photos"], self._folder_states(), self.scanning)
+        self.library_panel.set_folders(counts["photos"], self._folder_states(), self.scanning,
+                                       chosen=self._panel_row())
         self._refresh_grid(live)
 
     def _problems(self) -> list[dict]:
