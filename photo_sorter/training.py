@@ -13,7 +13,7 @@ import math
 import os
 import random
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +45,7 @@ class TrainConfig:
     seed: int = 42
     max_images: int | None = None    # cap on training images, for quick runs
     patience: int = 3
+    devices: int | str = 1           # N or "all": MirroredStrategy over the first N GPUs (batch_size per device)
 
 
 class TrainingError(ValueError):
@@ -134,6 +135,52 @@ def make_loss(name: str, positive_rates: np.ndarray | None = None, gamma: float 
 
         return weighted_bce
     raise TrainingError(f"unknown loss {name!r}; use bce, weighted_bce, focal or cosine")
+
+
+# ---------------------------------------------------------------- devices
+
+def _visible_devices() -> list:
+    """The logical GPUs, or the logical CPUs when there is no GPU (one, unless configured)."""
+    import tensorflow as tf
+
+    return tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+
+
+def _strategy(devices: int | str):
+    """(tf.distribute strategy, device names) for `devices` (N or "all"): one device keeps the
+    default strategy, more mirror the model over the first N visible devices."""
+    import tensorflow as tf
+
+    visible = _visible_devices()
+    names = [d.name.split("device:")[-1] for d in visible]
+    if devices == "all":
+        n = len(visible)
+    elif isinstance(devices, int) and not isinstance(devices, bool) and devices >= 1:
+        n = devices
+    else:
+        raise TrainingError(f"devices must be a positive whole number or 'all', not {devices!r}")
+    if n > len(visible):
+        raise TrainingError(f"{n} devices asked for, but {len(visible)} visible: {', '.join(names)}")
+    if n == 1:
+        return tf.distribute.get_strategy(), names[:1]
+    return tf.distribute.MirroredStrategy([d.name for d in visible[:n]]), names[:n]
+
+
+def _batch_norms(model):
+    """The batch-norm layers of the model and of the backbone inside it."""
+    import keras
+
+    for layer in model.layers:
+        yield from (_batch_norms(layer) if isinstance(layer, keras.Model)
+                    else [layer] if isinstance(layer, keras.layers.BatchNormalization) else [])
+
+
+def _synchronize_batch_norm(model, on: bool) -> None:
+    """Several replicas: batch norm takes its statistics over the global batch (SyncBatchNorm),
+    so N devices train as one device with the N-times batch, not N small batches; the saved
+    model is left as a one-device one."""
+    for layer in _batch_norms(model):
+        layer.synchronized = on
 
 
 # ---------------------------------------------------------------- fit
@@ -258,6 +305,16 @@ def _train(config: TrainConfig, callbacks, cancel, log) -> dict:
     tf.config.experimental.enable_op_determinism()
     if config.augment not in AUGMENTS:
         raise TrainingError(f"unknown augment {config.augment!r}; use robust, article, light or none")
+    strategy, devices = _strategy(config.devices)
+    replicas = len(devices)
+    config = replace(config, devices=replicas)  # "all" is recorded as the count it meant here
+    distribution = {"devices": devices, "batch_per_device": config.batch_size,
+                    "global_batch": config.batch_size * replicas, "learning_rate_scale": replicas,
+                    "batch_norm": "synchronized across devices" if replicas > 1 else "one device"}
+    if replicas > 1:
+        log(f"MirroredStrategy over {replicas} devices ({', '.join(devices)}): global batch "
+            f"{distribution['global_batch']} ({config.batch_size} per device), learning rates x {replicas}, "
+            "batch norm synchronized across devices")
     data = celeba.load(config.celeba).select(config.attributes, config.drop)
     log(f"CelebA: {data.summary}")
     (fit_src, sel_src, val_src), skipped = _datasets(config, data, log)
@@ -267,15 +324,21 @@ def _train(config: TrainConfig, callbacks, cancel, log) -> dict:
     work.mkdir(parents=True, exist_ok=True)
     (work / "config.json").write_text(json.dumps(asdict(config), indent=2))
 
-    model = build_model(len(data.attributes), config.image_size, config.alpha, config.init, config.dropout)
+    with strategy.scope():
+        model = build_model(len(data.attributes), config.image_size, config.alpha, config.init, config.dropout)
+    _synchronize_batch_norm(model, replicas > 1)
     loss = make_loss(config.loss, fit_src[2].mean(0))
-    steps = math.ceil(len(fit_src[2]) / config.batch_size)
-    train_ds = _dataset(fit_src, config.batch_size, augment=config.augment, shuffle=True,
-                        seed=config.seed, repeat=True)
+    # the pipeline makes global batches; model.fit splits each one over the replicas. Under a
+    # strategy Keras 3 builds the model on a first pass over train_ds and trains on the next, so N
+    # devices see another (as random) shuffle order than one device does.
+    batch = distribution["global_batch"]
+    steps = math.ceil(len(fit_src[2]) / batch)
+    train_ds = _dataset(fit_src, batch, augment=config.augment, shuffle=True, seed=config.seed, repeat=True)
     sel_ds = _dataset(sel_src, 64)
     best, head_done = work / "best.keras", work / "head.weights.h5"
 
     def fit(lr, first, last, backup, extra=()):
+        lr *= replicas  # linear scaling: N times the batch, N times the step
         opt = (keras.optimizers.Adadelta(learning_rate=lr) if config.optimizer == "adadelta"
                else keras.optimizers.Adam(learning_rate=lr))
         model.compile(optimizer=opt, loss=loss, metrics=[keras.metrics.BinaryAccuracy(name="accuracy")])
@@ -292,24 +355,26 @@ def _train(config: TrainConfig, callbacks, cancel, log) -> dict:
     fine_lr = config.finetune_learning_rate if pretrained else config.learning_rate
     backbone = next(layer for layer in model.layers if isinstance(layer, keras.Model))
     try:
-        if head_epochs and head_done.exists():
-            model.load_weights(head_done)
-        elif head_epochs:
-            _set_trainable(backbone, False, config.init)
-            fit(config.learning_rate, 0, head_epochs, "backup_head")
-            model.save_weights(head_done)
-        if config.epochs > head_epochs:
-            _set_trainable(backbone, True, config.init)
-            fit(fine_lr, head_epochs, config.epochs, "backup", [
-                keras.callbacks.ModelCheckpoint(
-                    str(best), monitor="val_loss", save_best_only=True,
-                    initial_value_threshold=_best_val_loss(work / "log.csv", head_epochs) if best.exists() else None),
-                keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience)])
+        with strategy.scope():  # the optimizer's variables are mirrored too
+            if head_epochs and head_done.exists():
+                model.load_weights(head_done)
+            elif head_epochs:
+                _set_trainable(backbone, False, config.init)
+                fit(config.learning_rate, 0, head_epochs, "backup_head")
+                model.save_weights(head_done)
+            if config.epochs > head_epochs:
+                _set_trainable(backbone, True, config.init)
+                fit(fine_lr, head_epochs, config.epochs, "backup", [
+                    keras.callbacks.ModelCheckpoint(
+                        str(best), monitor="val_loss", save_best_only=True,
+                        initial_value_threshold=_best_val_loss(work / "log.csv", head_epochs) if best.exists() else None),
+                    keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience)])
     except Cancelled:
         return {"cancelled": True, "work_dir": str(work)}
     seconds = time.time() - start
     if best.exists():
-        model = keras.saving.load_model(best, compile=False)
+        model = keras.saving.load_model(best, compile=False)  # outside the strategy: a plain model
+    _synchronize_batch_norm(model, False)
     history = _read_log(work / "log.csv")
 
     serve = tf.function(lambda x: model(x, training=False))
@@ -326,6 +391,7 @@ def _train(config: TrainConfig, callbacks, cancel, log) -> dict:
                                                                     unreliable=unreliable),
         "run": {"config": asdict(config), "seconds": round(seconds, 1), "machine": _machine(),
                 "training_command": training_command(config), "skipped_no_face": skipped,
+                "distribution": distribution,
                 "images": {"train": len(fit_src[2]), "selection": len(sel_src[2]), "validation": len(val_src[2])},
                 "data": f"CelebA ({data.summary}); {data.layout} layout; image folders: "
                         + ", ".join(d.name for d in data.image_dirs)},

@@ -1,7 +1,9 @@
-"""The headless evaluate command with the bundled model on a generated CelebA folder."""
+"""The headless evaluate command with the bundled model on a generated CelebA folder; train's
+--devices checks."""
 
 import json
 
+import pytest
 from celeba_factory import make_celeba
 
 from photo_sorter.cli import main as cli_main
@@ -34,3 +36,16 @@ def test_evaluate_wrong_folder_is_one_clear_line(tmp_path, capsys):
     assert cli_main(["evaluate", "--celeba", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "list_attr_celeba" in err and "Traceback" not in err
+
+
+def test_train_devices_is_a_count_or_all_and_never_more_than_visible(tmp_path, capsys):
+    root = make_celeba(tmp_path / "c", n=4)
+    out = str(tmp_path / "m.keras")
+    for bad in ("0", "two"):
+        with pytest.raises(SystemExit):
+            cli_main(["train", "--celeba", str(root), "--devices", bad, "--out", out])
+        assert f"a number of devices (1 to 4096) or all, not '{bad}'" in capsys.readouterr().err
+    assert cli_main(["train", "--celeba", str(root), "--devices", "4096", "--out", out]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: 4096 devices asked for, but ") and "visible: " in err
+    assert err.count("\n") == 1 and "Traceback" not in err and not (tmp_path / "m.keras.work").exists()

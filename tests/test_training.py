@@ -72,12 +72,27 @@ def _tiny_config(root, out, **kw):
 
 @pytest.fixture(scope="module")
 def tiny_model(tiny_celeba, tmp_path_factory):
+    """The one long tiny training, shared by the tests that only read it: (model path, card, the
+    process-wide state train() found and left)."""
+    from tensorflow.python.framework import config
+
     out = tmp_path_factory.mktemp("tiny") / "a.keras"
-    return out, train(_tiny_config(tiny_celeba, out), log=lambda *_: None)
+    np.random.seed(123)
+    before = (np.random.get_state()[1].copy(), config.is_op_determinism_enabled())
+    card = train(_tiny_config(tiny_celeba, out), log=lambda *_: None)
+    after = (np.random.get_state()[1].copy(), config.is_op_determinism_enabled())
+    return out, card, (before, after)
 
 
-def test_tiny_training_overfits_and_is_deterministic(tiny_celeba, tiny_model, tmp_path):
-    out, card = tiny_model
+@pytest.fixture(scope="module")
+def three_epochs(tiny_celeba, tmp_path_factory):
+    """The same training stopped after 3 epochs: (model path, card)."""
+    out = tmp_path_factory.mktemp("three") / "b.keras"
+    return out, train(_tiny_config(tiny_celeba, out, epochs=3), log=lambda *_: None)
+
+
+def test_tiny_training_overfits_and_is_deterministic(tiny_model, three_epochs):
+    out, card, _ = tiny_model
     # Keras' training-mode accuracy on the images it sees; inference-mode batch-norm averages of a
     # from-scratch net lag behind in so few steps (the app's model starts from ImageNet instead)
     assert max(card["history"]["accuracy"][-5:]) >= 0.95
@@ -85,19 +100,14 @@ def test_tiny_training_overfits_and_is_deterministic(tiny_celeba, tiny_model, tm
     assert set(card["thresholds"]) == {"Smiling", "Male"}
     assert json.loads(out.with_suffix(".json").read_text())["attributes"] == ["Smiling", "Male"]
     assert card["best_epoch"] is not None and 1 <= card["best_epoch"] <= 30
-    card2 = train(_tiny_config(tiny_celeba, tmp_path / "b.keras", epochs=3), log=lambda *_: None)
-    card3 = train(_tiny_config(tiny_celeba, tmp_path / "c.keras", epochs=3), log=lambda *_: None)
-    assert card2["history"]["loss"] == card3["history"]["loss"]
+    # a second run of the same settings retraces the first one exactly
+    assert three_epochs[1]["history"]["loss"] == card["history"]["loss"][:3]
 
 
-def test_training_leaves_process_wide_state_as_it_was(tiny_celeba, tmp_path):
-    from tensorflow.python.framework import config
-
-    np.random.seed(123)
-    before = np.random.get_state()[1].copy()
-    train(_tiny_config(tiny_celeba, tmp_path / "s.keras", epochs=1), log=lambda *_: None)
-    assert np.array_equal(np.random.get_state()[1], before)
-    assert not config.is_op_determinism_enabled()
+def test_training_leaves_process_wide_state_as_it_was(tiny_model):
+    (numpy_before, determinism_before), (numpy_after, determinism_after) = tiny_model[2]
+    assert np.array_equal(numpy_after, numpy_before)
+    assert not determinism_before and not determinism_after
 
 
 def test_cancel_mid_epoch_keeps_only_finished_epochs_and_resume_finishes(tiny_celeba, tmp_path):
@@ -122,18 +132,18 @@ def test_cancel_mid_epoch_keeps_only_finished_epochs_and_resume_finishes(tiny_ce
         def on_epoch_end(self, epoch, logs=None):
             seen.append(epoch)
 
-    result = train(_tiny_config(tiny_celeba, out, epochs=3, batch_size=4), callbacks=[CancelInSecondEpoch(), Ends()],
+    result = train(_tiny_config(tiny_celeba, out, epochs=2, batch_size=4), callbacks=[CancelInSecondEpoch(), Ends()],
                    cancel=cancel, log=lambda *_: None)
     assert result["cancelled"] and not out.exists()
     rows = (tmp_path / "k.keras.work" / "log.csv").read_text().splitlines()
     assert [r.split(",")[0] for r in rows[1:]] == ["0"]  # the partial second epoch is not logged
     assert seen == [0]                                    # nor reported as finished
-    card = train(_tiny_config(tiny_celeba, out, epochs=3, batch_size=4), log=lambda *_: None)
-    assert len(card["history"]["loss"]) == 3 and out.exists()
+    card = train(_tiny_config(tiny_celeba, out, epochs=2, batch_size=4), log=lambda *_: None)
+    assert len(card["history"]["loss"]) == 2 and out.exists()
 
 
 def test_fine_tuning_an_existing_model(tiny_celeba, tiny_model, tmp_path):
-    source, _ = tiny_model
+    source = tiny_model[0]
     card = train(_tiny_config(tiny_celeba, tmp_path / "f.keras", epochs=1, init=f"keras:{source}"),
                  log=lambda *_: None)
     assert card["attributes"] == ["Smiling", "Male"] and (tmp_path / "f.keras").exists()
@@ -146,7 +156,7 @@ def test_card_is_generated_from_the_result_files_and_a_hand_edit_is_detected(tin
     import sys
     from pathlib import Path
 
-    out, _ = tiny_model
+    out = tiny_model[0]
     script = [sys.executable, str(Path(__file__).resolve().parent.parent / "scripts" / "write_model_card.py"), str(out)]
     assert subprocess.run(script, capture_output=True).returncode == 0
     card = json.loads(out.with_suffix(".json").read_text())
@@ -165,11 +175,15 @@ def test_card_is_generated_from_the_result_files_and_a_hand_edit_is_detected(tin
     assert json.loads(out.with_suffix(".json").read_text()) == card and "Smiling!" not in (out.parent / "README.md").read_text()
 
 
-def test_training_resumes_from_its_work_folder(tiny_celeba, tmp_path):
-    out = tmp_path / "r.keras"
-    train(_tiny_config(tiny_celeba, out, epochs=2), log=lambda *_: None)
-    card = train(_tiny_config(tiny_celeba, out, epochs=4), log=lambda *_: None)
-    rows = (tmp_path / "r.keras.work" / "log.csv").read_text().splitlines()
+def test_training_resumes_from_its_work_folder(tiny_celeba, three_epochs, tmp_path):
+    import shutil
+
+    work = tmp_path / "b.keras.work"
+    shutil.copytree(three_epochs[0].with_name("b.keras.work"), work)  # a finished 3-epoch run
+    card = train(_tiny_config(tiny_celeba, tmp_path / "b.keras", epochs=4), log=lambda *_: None)
+    rows = (work / "log.csv").read_text().splitlines()
     assert [r.split(",")[0] for r in rows[1:]] == ["0", "1", "2", "3"]
     assert len(card["history"]["loss"]) == 4  # the log spans both runs
     assert card["training"]["epochs_run"] == 4
+    assert card["history"]["loss"][:3] == three_epochs[1]["history"]["loss"]
+

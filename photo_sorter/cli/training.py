@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -41,6 +42,9 @@ def register(subparsers) -> None:
     p.add_argument("--patience", type=int_arg(0, 100_000), default=3, help="early stopping: epochs without a better validation loss")
     p.add_argument("--seed", type=int_arg(0, 2**32 - 1), default=42)
     p.add_argument("--max-images", type=int_arg(1), help="use at most this many training images")
+    p.add_argument("--devices", type=_devices_arg, default=1,
+                   help="N or all: train on the first N GPUs (MirroredStrategy; --batch-size per device, "
+                        "learning rates scaled by N)")
     p.add_argument("--plots", help="folder for PNG plots (curves, frequencies, accuracy vs references)")
     p.add_argument("--out", required=True, help="MODEL.keras (the card is written beside it)")
     p.add_argument("--json", action="store_true")
@@ -79,6 +83,16 @@ def register(subparsers) -> None:
     p.set_defaults(func=_install)
 
 
+def _devices_arg(text: str) -> int | str:
+    """--devices: a number of devices, or all of them."""
+    if text == "all":
+        return text
+    try:
+        return int_arg(1, 4096)(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"a number of devices (1 to 4096) or all, not {text[:40]!r}") from None
+
+
 def _train(args) -> int:
     from photo_sorter import celeba, evaluation
     from photo_sorter.training import TrainConfig, TrainingError, train
@@ -93,7 +107,7 @@ def _train(args) -> int:
         learning_rate=args.learning_rate, finetune_learning_rate=args.finetune_learning_rate,
         head_epochs=args.head_epochs, augment=args.augment, dropout=args.dropout, patience=args.patience, seed=args.seed,
         max_images=args.max_images, frames=args.frames, frame_cache=args.frame_cache,
-        selection_fraction=args.selection_fraction, precision_floor=args.precision_floor)
+        selection_fraction=args.selection_fraction, precision_floor=args.precision_floor, devices=args.devices)
     try:
         card = train(config)
     except (celeba.CelebAError, TrainingError, FileNotFoundError) as exc:
@@ -106,7 +120,8 @@ def _train(args) -> int:
         raise UserError("training was cancelled")
     summary = {"model": args.out, **{k: report[k] for k in (
         "mean_accuracy", "mean_auc", "mean_precision", "mean_balanced_accuracy")},
-               "unreliable": sorted(card["unreliable"]), "seconds": card["training"]["seconds"]}
+               "unreliable": sorted(card["unreliable"]), "seconds": card["training"]["seconds"],
+               "devices": card["training"]["devices"]}
     emit(summary, args.json, evaluation.markdown_table(evaluation.comparison_rows(report))
          + f"\nsaved {args.out}")
     return 0
