@@ -128,6 +128,7 @@ def main() -> int:
 
     engine = build_library(tmp)
     settings = settings_for("main")
+    settings.db_path = str(tmp / "library.db")  # the remembered library: these are its folders
     settings.folders = [str(tmp / "photos" / f) for f in ("holiday", "office", "party", "incoming")]
     win = MainWindow(settings, engine)
     win.resize(1400, 860)
