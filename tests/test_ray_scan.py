@@ -127,9 +127,12 @@ def test_a_worker_killed_mid_scan_loses_and_duplicates_nothing(cluster, nodes, s
     deadline = time.monotonic() + 60
     while killed is None and scanning.is_alive() and time.monotonic() < deadline:
         for pid in nodes.worker_pids("_analyse"):  # running a photo's analysis right now
-            os.kill(pid, signal.SIGKILL)
-            killed = pid
-            break
+            os.kill(pid, signal.SIGSTOP)  # frozen: its title cannot change before the kill
+            if pid in nodes.worker_pids("_analyse"):  # still in the task: it dies in mid-run
+                os.kill(pid, signal.SIGKILL)
+                killed = pid
+                break
+            os.kill(pid, signal.SIGCONT)
         time.sleep(0.005)
     with pytest.raises(LibraryBusy):
         scan.scan(engine, [lib], model=model)
