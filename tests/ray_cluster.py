@@ -37,30 +37,28 @@ def _free_ports(n: int) -> list[int]:
 
 
 class LocalCluster:
-    """`nodes` Ray nodes on 127.0.0.1 with `cpus` CPUs each. A node's `prefix` (e.g. setpriv ...)
-    runs before its `ray start`; every node's processes import photo_sorter (and the tests'
-    modules, for functions a test runs there) from this checkout and carry RAY_TEST_CLUSTER=<its temp dir> in their environment (to find them in /proc)."""
+    """Ray nodes on 127.0.0.1 with `cpus` CPUs each (add_node: the first is the head). A node's
+    `prefix` (e.g. setpriv ...) runs before its `ray start`; every node's processes import
+    photo_sorter (and the tests' modules, for functions a test runs there) from this checkout
+    and carry RAY_TEST_CLUSTER=<its temp dir> in their environment (to find them in /proc)."""
 
     def __init__(self, cpus: int = 1, object_store_mb: int = 150):
         self.cpus, self.object_store = cpus, object_store_mb << 20
         self.dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # unix socket paths stay short
-        self.env = {**os.environ, "RAY_TEST_CLUSTER": self.dir, "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'tests'}",
-                    "TF_CPP_MIN_LOG_LEVEL": "3", "RAY_USAGE_STATS_ENABLED": "0"}
+        self.env = {**os.environ, "RAY_TEST_CLUSTER": self.dir, "TF_CPP_MIN_LOG_LEVEL": "3",
+                    "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'tests'}", "RAY_USAGE_STATS_ENABLED": "0"}
         self.address: str | None = None
         self.client_address: str | None = None
         self._nodes: list[subprocess.Popen] = []
 
-    def add_node(self, prefix: tuple[str, ...] = (), name: str | None = None) -> None:
+    def add_node(self, prefix: tuple[str, ...] = ()) -> None:
         ports = _free_ports(8)
         ray = [str(Path(sys.executable).parent / "ray"), "start", "--block", "--disable-usage-stats",
                f"--num-cpus={self.cpus}", f"--object-store-memory={self.object_store}",
                "--node-ip-address=127.0.0.1", f"--node-manager-port={ports[1]}",
                f"--object-manager-port={ports[2]}", f"--dashboard-agent-listen-port={ports[3]}",
                f"--dashboard-agent-grpc-port={ports[4]}", f"--metrics-export-port={ports[5]}",
-               f"--runtime-env-agent-port={ports[6]}", f"--min-worker-port={20000 + 200 * len(self._nodes)}",
-               f"--max-worker-port={20199 + 200 * len(self._nodes)}"]
-        if name:
-            ray.append(f"--node-name={name}")
+               f"--runtime-env-agent-port={ports[6]}", "--min-worker-port=0", "--max-worker-port=0"]  # any free
         if self.address is None:
             self.address = f"127.0.0.1:{ports[0]}"
             self.client_address = f"ray://127.0.0.1:{ports[7]}"  # Ray Client's
@@ -68,9 +66,9 @@ class LocalCluster:
                     f"--ray-client-server-port={ports[7]}", f"--temp-dir={self.dir}"]
         else:
             ray.append(f"--address={self.address}")
-        log = open(Path(self.dir) / f"node{len(self._nodes)}.log", "wb")
-        self._nodes.append(subprocess.Popen([*prefix, *ray], env=self.env, cwd=self.dir, stdout=log,
-                                            stderr=subprocess.STDOUT, start_new_session=True))
+        with open(Path(self.dir) / f"node{len(self._nodes)}.log", "wb") as log:
+            self._nodes.append(subprocess.Popen([*prefix, *ray], env=self.env, cwd=self.dir, stdout=log,
+                                                stderr=subprocess.STDOUT, start_new_session=True))
 
     def wait(self, nodes: int, timeout: float = 120) -> None:
         """Until `nodes` nodes are alive."""
