@@ -186,3 +186,15 @@ def test_a_refresh_or_the_focus_never_swaps_a_filter_for_all_photos(crafted_wind
     assert win.tabs.currentWidget() is win.clusters_view
     rows.setCurrentRow(1)  # a real choice (arrow keys, click) still switches
     assert win.source[0] == "folder"
+
+
+def test_grid_columns_share_the_width(crafted_window):
+    win = crafted_window
+    grid = win.grid
+    for width in (1280, 1024):
+        win.resize(width, 760)
+        QApplication.processEvents()
+        cell = grid.delegate.sizeHint(None, grid.model().index(0, 0)).width() + 8
+        columns = max(1, grid.viewport().width() // cell)
+        assert grid.gridSize().width() * columns > grid.viewport().width() - columns  # no empty band at the right
+        assert grid.visualRect(grid.model().index(0, 0)).width() == cell - 8  # the thumbnails keep their size

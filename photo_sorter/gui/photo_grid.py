@@ -315,7 +315,20 @@ class PhotoGrid(QListView):
         grouped = self.model().dates in GROUPS
         self.setUniformItemSizes(not grouped)
         self.setSpacing(8 if grouped else 0)
-        self.setGridSize(QSize() if grouped else self.delegate.sizeHint(None, QModelIndex()) + QSize(8, 8))
+        if grouped:
+            self.setGridSize(QSize())
+            return
+        # the columns share the whole width (as Photos and Lightroom lay out a grid), instead
+        # of leaving up to a cell's width empty at the right
+        cell = self.delegate.sizeHint(None, QModelIndex()) + QSize(8, 8)
+        width = self.viewport().width()
+        columns = max(1, width // cell.width())
+        self.setGridSize(QSize(max(cell.width(), width // columns), cell.height()))
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if self.model().dates not in GROUPS:
+            self._fit_layout()
 
     def selected_ids(self) -> list[int]:
         """The selected photos in grid order (headers are never selected)."""
