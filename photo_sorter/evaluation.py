@@ -152,7 +152,7 @@ def comparison_rows(report: dict, installed: dict | None = None) -> list[dict]:
     for a in report["attributes"]:
         m, r = report["per_attribute"][a], ref.get(a, {})
         row = {"attribute": a, "accuracy": 100 * m["accuracy"],
-               "balanced_accuracy": 100 * m["balanced_accuracy"],
+               "balanced_accuracy": None if m["balanced_accuracy"] is None else 100 * m["balanced_accuracy"],
                "lnet_anet": r.get("lnet_anet_test_accuracy_pct"),
                "article": r.get("seed_article_test_accuracy_pct"),
                "majority": r.get("majority_class_test_accuracy_pct")}
