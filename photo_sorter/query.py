@@ -410,8 +410,8 @@ class _Bounds:
 
 def _page(session, matching, bounds: _Bounds, limit: int | None, offset: int) -> list:
     """Rows [offset, offset + limit) of matching(None, None), a query ordered by score, best
-    first. matching(best, keep) must give its rows among a try's best faces (_Bounds.tries)
-    and say, by its rows, whether they are the page (complete(rows, keep)). No limit: the
+    first. matching(best, keep) gives (the query of its rows among a try's best faces
+    (_Bounds.tries), complete(rows): whether a full page of them is the page). No limit: the
     whole ranking."""
     if limit is not None:
         for best, keep in bounds.tries(limit + offset):
