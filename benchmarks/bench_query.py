@@ -15,7 +15,8 @@ clusters over all faces). Timed, median of --repeat runs after one warm-up:
   - cluster-run loading: clusters.load_run as the browser does (no members), one cluster's
     photos (clusters.cluster_photo_ids, when a cluster is opened), and with every member;
   - thumbnail page: the grid's rows (gui.listings.photo_rows for one folder and for the whole
-    library) and one page of 100 face crops read from the store and decoded.
+    library), its first page with the scope line's counts and its last page (the grid reads
+    pages), and one page of 100 face crops read from the store and decoded.
 The last line printed is the JSON of the figures (milliseconds).
 """
 
@@ -226,6 +227,13 @@ def run(args) -> int:
     ms["grid rows, one folder"] = median_ms(
         lambda: listings.photo_rows(engine, folder="/photos/folder_007"), args.repeat)
     ms["grid rows, whole library"] = median_ms(lambda: listings.photo_rows(engine), args.repeat)
+    ms[f"grid first page ({listings.PAGE} rows) + scope counts, whole library"] = median_ms(
+        lambda: (listings.photo_rows(engine, limit=listings.PAGE), listings.photo_counts(engine)), args.repeat)
+    ms[f"grid first page ({listings.PAGE} rows) + scope counts, one folder"] = median_ms(
+        lambda: (listings.photo_rows(engine, folder="/photos/folder_007", limit=listings.PAGE),
+                 listings.photo_counts(engine, "/photos/folder_007")), args.repeat)
+    ms["grid's last page on scroll (keyset on id)"] = median_ms(
+        lambda: listings.photo_rows(engine, after_id=args.photos - listings.PAGE, limit=listings.PAGE), args.repeat)
     page = [f["face_id"] for f in query.faces(engine, QUERIES[0], limit=100)]
     ms["face crop page (100 crops read and decoded)"] = median_ms(lambda: crop_page(engine, page), args.repeat)
     results["ms"] = ms

@@ -11,20 +11,23 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from photo_sorter.library import under as _under
+from photo_sorter.scan import PROBLEMS
 from photo_sorter.store import Face, Photo, ScanRun, model_row, predictions_table
 
 PHOTO_COLUMNS = (Photo.id, Photo.path, Photo.mtime_ns, Photo.size, Photo.n_faces, Photo.status,
                  Photo.error, Photo.captured_at)
 ORDERS = {"added": "Date added", "date": "Date taken", "name": "File name"}
+PAGE = 2000  # the grid's first read of a listing in scan order, and each page after it
 
 
 def photo_rows(engine: Engine, folder: str | None = None, ids: list[int] | None = None,
-               after_id: int | None = None, order: str = "added") -> list[dict]:
+               after_id: int | None = None, order: str = "added", limit: int | None = None) -> list[dict]:
     """Photos in scan order (new ones append at the end), by date taken, by file name or by an
     attribute's confidence ("attr:Smiling"),
     optionally under one folder, or only those added after `after_id` (a running scan's new
-    rows). With `ids`, their order is kept (a filter's best-first ranking). 10k rows in ~0.1 s."""
-    stmt = select(*PHOTO_COLUMNS).where(Photo.status != "missing").order_by(Photo.id)
+    rows, or the grid's next page). With `ids`, their order is kept (a filter's best-first
+    ranking). `limit`: the first rows in scan order only (a page). 10k rows in ~0.1 s."""
+    stmt = select(*PHOTO_COLUMNS).where(Photo.status != "missing").order_by(Photo.id).limit(limit)
     if folder:
         stmt = stmt.where(_under(folder))
     if after_id is not None:
@@ -42,6 +45,28 @@ def photo_rows(engine: Engine, folder: str | None = None, ids: list[int] | None 
     elif order == "name":
         rows.sort(key=lambda r: (Path(r["path"]).name.lower(), r["path"]))
     return rows
+
+
+def listed(engine: Engine, photo_id: int, folder: str | None = None) -> bool:
+    """Whether the photo is in the library's (the folder's) listing, read or not."""
+    stmt = select(Photo.id).where(Photo.id == photo_id, Photo.status != "missing")
+    if folder:
+        stmt = stmt.where(_under(folder))
+    with engine.connect() as conn:
+        return conn.execute(stmt).first() is not None
+
+
+def photo_counts(engine: Engine, folder: str | None = None) -> tuple[int, int]:
+    """(readable, unreadable) photos listed under a folder or in the library: what the grid's
+    scope line says, counted by the database rather than from the rows a paged grid has read
+    (grouped by status, the status index answers: 5 ms at 100k photos, 30 ms filtered)."""
+    stmt = select(Photo.status, func.count()).group_by(Photo.status)
+    if folder:
+        stmt = stmt.where(_under(folder))
+    with engine.connect() as conn:
+        by_status = dict(conn.execute(stmt).all())
+    bad = sum(n for status, n in by_status.items() if status in PROBLEMS)
+    return sum(n for status, n in by_status.items() if status not in PROBLEMS and status != "missing"), bad
 
 
 def attribute_confidence(engine: Engine, attribute: str) -> dict[int, float]:

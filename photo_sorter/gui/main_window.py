@@ -132,6 +132,8 @@ class MainWindow(QMainWindow):
         self.source: tuple[str, object] = ("all", None)
         self.source_title = ""
         self.current_detail: dict | None = None
+        self.page_size = listings.PAGE
+        self.scope_counts = (0, 0)  # (readable, unreadable) in the folder or library shown
 
         size = settings.thumbnail_size
         self.loader = ThumbnailLoader(ThumbnailCache(settings.cache_dir), 256, memory_items=1500, parent=self)
@@ -692,11 +694,23 @@ class MainWindow(QMainWindow):
     def _folder_states(self) -> list[tuple[str, dict]]:
         return [(f, listings.folder_state(self.engine, f)) for f in self.settings.folders]
 
-    def _scope_text(self, rows: list[dict]) -> str:
-        """'All photos › party · 12 photos · 2 unreadable': the same figures as the status bar."""
+    def _listed(self, photo_id: int) -> bool:
+        """Whether the grid's listing has the photo, on a page read or not."""
+        if any(r["id"] == photo_id for r in self.grid_model.rows):
+            return True
         kind, value = self.source
-        bad = sum(r["status"] in PROBLEMS for r in rows)
-        n = len(rows) - bad
+        folder = value if kind == "folder" else None
+        return self.grid_model.canFetchMore() and listings.listed(self.engine, photo_id, folder)
+
+    def _scope_text(self, rows: list[dict]) -> str:
+        """'All photos › party · 12 photos · 2 unreadable': the same figures as the status bar;
+        a folder or the library counted by the database (a paged grid has not read them all)."""
+        kind, value = self.source
+        if kind == "photos":
+            bad = sum(r["status"] in PROBLEMS for r in rows)
+            n = len(rows) - bad
+        else:
+            n, bad = self.scope_counts
         count = f"{n} photo{'s' if n != 1 else ''}" + (f" · {bad} unreadable" if bad else "")
         chosen = len(self.grid.selected_ids())
         if chosen > 1:  # what Copy and Save the list will take, as Photos says "3 Photos Selected"
@@ -721,12 +735,17 @@ class MainWindow(QMainWindow):
         order, _, group = (self.sort.currentData() or "added").partition("/")
         self.sort.setEnabled(kind != "photos")
         self.back_button.setVisible(kind != "all")
-        if live and kind != "photos" and order == "added" and self.grid_model.rows:
-            last = self.grid_model.rows[-1]["id"]
-            self.grid_model.append_rows(listings.photo_rows(
-                self.engine, folder=value if kind == "folder" else None, after_id=last))
+        folder = value if kind == "folder" else None
+        paged = kind != "photos" and order == "added"  # scan order: pages by photo id
+        if kind != "photos":
+            self.scope_counts = listings.photo_counts(self.engine, folder)
+        if live and paged and self.grid_model.rows:
+            if not self.grid_model.canFetchMore():  # else the new photos come with the last page
+                last = self.grid_model.rows[-1]["id"]
+                self.grid_model.append_rows(listings.photo_rows(self.engine, folder=folder, after_id=last))
             self.scope.setText(self._scope_text(self.grid_model.rows))
             return
+        more = None
         if kind == "photos":
             scores = {r["id"]: r.get("score") for r in value}
             rows = listings.photo_rows(self.engine, ids=list(scores))
@@ -734,12 +753,17 @@ class MainWindow(QMainWindow):
                 r["score"] = scores[r["id"]]
             self.grid.empty_text = "No photo matches."
         else:
-            rows = listings.photo_rows(self.engine, folder=value if kind == "folder" else None, order=order)
+            # a re-read keeps the pages already read, so the view stays where the user was
+            limit = (self.page_size if new_scope else max(self.page_size, len(self.grid_model.rows))) if paged else None
+            rows = listings.photo_rows(self.engine, folder=folder, order=order, limit=limit)
+            if paged and len(rows) == limit:
+                more = lambda last: listings.photo_rows(self.engine, folder=folder, after_id=last,
+                                                        limit=self.page_size)
             self.grid.empty_text = ("Scanning… photos appear here as they are read." if self.scanning
                                     else "No photos here yet.")
         dated = kind != "photos" and order == "date"
         scrolled, current = self.grid.verticalScrollBar().value(), self.grid_model.photo(self.grid.currentIndex())
-        extended = self.grid_model.set_rows(rows, dates=(group or "day") if dated else None)
+        extended = self.grid_model.set_rows(rows, dates=(group or "day") if dated else None, more=more)
         if new_scope:
             self.grid.scrollToTop()
         elif not extended:  # the same listing re-read (a scan, the watcher): stay where the user was
@@ -749,8 +773,7 @@ class MainWindow(QMainWindow):
             if at is not None:
                 self.grid.selectionModel().setCurrentIndex(self.grid_model.photo_index(at),
                                                            QItemSelectionModel.SelectionFlag.ClearAndSelect)
-        shown = {r["id"] for r in rows}
-        if self.current_detail and self.current_detail["id"] not in shown:
+        if self.current_detail and not self._listed(self.current_detail["id"]):
             self.show_photo(None)  # the photo pane never keeps a photo the grid no longer has
         self.scope.setText(self._scope_text(rows))
         self.grid.viewport().update()
@@ -913,13 +936,22 @@ class MainWindow(QMainWindow):
         if getattr(self, "viewer", None) is not None:
             self.viewer.close()
         self.viewer = Viewer(lambda i: listings.photo_detail(self.engine, i), ids, ids.index(photo_id), self)
-        self.viewer.moved.connect(lambda row: self.grid.setCurrentIndex(self.grid_model.photo_index(row)))
+        self.viewer.moved.connect(lambda row: self._viewer_moved(ids, row))
+        self._viewer_moved(ids, ids.index(photo_id))
         if self.isMaximized():
             self.viewer.showMaximized()
         else:  # over the window, as large as it: never larger than a small screen (was 1100x800)
             self.viewer.setGeometry(self.geometry())
             self.viewer.show()
         return self.viewer
+
+    def _viewer_moved(self, ids: list[int], row: int) -> None:
+        """The grid follows the viewer; at the last photo read, the next page joins the viewer's
+        list (the same list object), so the arrow keys go on through a paged listing."""
+        self.grid.setCurrentIndex(self.grid_model.photo_index(row))
+        if row == len(ids) - 1 and self.grid_model.canFetchMore():
+            self.grid_model.fetchMore()
+            ids.extend(r["id"] for r in self.grid_model.rows[len(ids):])
 
     def _face_chosen(self, face: dict | None) -> None:
         thresholds = dict(self.current_detail["thresholds"]) if face else {}

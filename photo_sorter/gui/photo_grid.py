@@ -4,6 +4,7 @@ when sorted by date, as in Apple Photos or digiKam."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from itertools import groupby
 from pathlib import Path
 
@@ -61,7 +62,8 @@ class PhotoGridModel(QAbstractListModel):
     grid's rows: a photo's index in `rows`, or a header's (title, count text)).
 
     Thumbnails are asked for only when a row is painted (DecorationRole), so the model is cheap
-    for any number of rows.
+    for any number of rows. A paged listing (`more`) reads its next page when the view shows its
+    last row (Qt's fetchMore), so a library of millions opens with its first screenful.
     """
 
     def __init__(self, loader: ThumbnailLoader, icon_size: int, parent=None):
@@ -72,11 +74,28 @@ class PhotoGridModel(QAbstractListModel):
         self.dates: str | None = None  # sorted by date: grouped by "day", "month", "year", or "none"
         self._item_of: list[int] = []  # a photo's row in the grid
         self._row_of: dict[str, int] = {}
+        self._more: Callable[[int], list[dict]] | None = None
         self.set_placeholder_size(icon_size)
         loader.ready.connect(self._thumbnail_ready)
 
     def rowCount(self, parent=QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self.items)
+
+    def canFetchMore(self, parent=QModelIndex()) -> bool:
+        return not parent.isValid() and self._more is not None
+
+    def fetchMore(self, parent=QModelIndex()) -> None:
+        """The next page after the last photo read; an empty one ends the listing."""
+        if self.canFetchMore(parent):
+            page = self._more(self.rows[-1]["id"] if self.rows else 0)
+            if not page:
+                self._more = None
+            self.append_rows(page)
+
+    def fetch_all(self) -> None:
+        """Every page still unread (select all, the viewer's last photo)."""
+        while self.canFetchMore():
+            self.fetchMore()
 
     def flags(self, index: QModelIndex) -> Qt.ItemFlag:
         """A header is neither enabled nor selectable: clicks, rubber bands, Ctrl+A and the arrow
@@ -147,11 +166,14 @@ class PhotoGridModel(QAbstractListModel):
         self._loading = _placeholder(size, "#d8d8d8")
         self._broken = _placeholder(size, "#f2e6e6", warning=True)
 
-    def set_rows(self, rows: list[dict], dates: str | None = None) -> bool:
+    def set_rows(self, rows: list[dict], dates: str | None = None,
+                 more: Callable[[int], list[dict]] | None = None) -> bool:
         """Replace the rows; when the new list only extends the old one (a running scan) and
         has no headers, append so the view keeps its scroll position and selection, and return
         True. dates: the rows are sorted by date, grouped under a header per "day", "month" or
-        "year", or not ("none": each photo's day under its name)."""
+        "year", or not ("none": each photo's day under its name). more: `rows` is a paged
+        listing's first pages; more(last photo id) reads the next (in scan order, no headers)."""
+        self._more = more
         old_ids = [r["id"] for r in self.rows]
         new_ids = [r["id"] for r in rows]
         grouped = dates in GROUPS
@@ -329,6 +351,11 @@ class PhotoGrid(QListView):
         super().resizeEvent(event)
         if self.model().dates not in GROUPS:
             self._fit_layout()
+
+    def selectAll(self) -> None:
+        """All photos of the listing, the pages not read yet included (Ctrl+A, Edit menu)."""
+        self.model().fetch_all()
+        super().selectAll()
 
     def selected_ids(self) -> list[int]:
         """The selected photos in grid order (headers are never selected)."""
