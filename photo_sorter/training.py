@@ -329,8 +329,8 @@ def _train(config: TrainConfig, callbacks, cancel, log) -> dict:
     _synchronize_batch_norm(model, replicas > 1)
     loss = make_loss(config.loss, fit_src[2].mean(0))
     # the pipeline makes global batches; model.fit splits each one over the replicas. Under a
-    # strategy Keras 3 builds the model on a first pass over train_ds and trains on the next, so N
-    # devices see another (as random) shuffle order than one device does.
+    # strategy Keras 3 builds the model on a batch of one iterator over train_ds and trains on a
+    # new one, so N devices see another (as random) shuffle order than one device does.
     batch = distribution["global_batch"]
     steps = math.ceil(len(fit_src[2]) / batch)
     train_ds = _dataset(fit_src, batch, augment=config.augment, shuffle=True, seed=config.seed, repeat=True)

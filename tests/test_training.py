@@ -65,15 +65,16 @@ def test_losses_prefer_right_answers(name):
 
 def _tiny_config(root, out, **kw):
     base = dict(celeba=str(root), out=str(out), attributes=["Smiling", "Male"], image_size=32,
-                alpha=0.35, epochs=30, batch_size=16, augment="none", learning_rate=3e-3, patience=100,
+                alpha=0.35, epochs=15, batch_size=8, augment="none", learning_rate=3e-3, patience=100,
                 dropout=0.0, seed=7, frames="original")
     return TrainConfig(**{**base, **kw})
 
 
 @pytest.fixture(scope="module")
 def tiny_model(tiny_celeba, tmp_path_factory):
-    """The one long tiny training, shared by the tests that only read it: (model path, card, the
-    process-wide state train() found and left)."""
+    """The one long tiny training (15 epochs of 2 steps: each epoch also saves checkpoints, ~3 s),
+    shared by the tests that only read it: (model path, card, the process-wide state train()
+    found and left)."""
     from tensorflow.python.framework import config
 
     out = tmp_path_factory.mktemp("tiny") / "a.keras"
@@ -99,7 +100,7 @@ def test_tiny_training_overfits_and_is_deterministic(tiny_model, three_epochs):
     assert card["history"]["loss"][-1] < card["history"]["loss"][0] / 4
     assert set(card["thresholds"]) == {"Smiling", "Male"}
     assert json.loads(out.with_suffix(".json").read_text())["attributes"] == ["Smiling", "Male"]
-    assert card["best_epoch"] is not None and 1 <= card["best_epoch"] <= 30
+    assert card["best_epoch"] is not None and 1 <= card["best_epoch"] <= 15
     # a second run of the same settings retraces the first one exactly
     assert three_epochs[1]["history"]["loss"] == card["history"]["loss"][:3]
 
