@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from sqlalchemy import delete, exists, func, insert, select, text, update
+from sqlalchemy import bindparam, delete, exists, func, insert, select, text, update
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -137,6 +137,9 @@ class _Pending:
     probabilities: list = field(default_factory=list)
     copy_of: str | None = None
     dhash: int | None = None   # of the whole photo, for splitting bursts by look (selection.py)
+    # A row whose content is unchanged under a new stat (touched, moved): the stat its stored
+    # facts (PhotoHash) were read for; facts of that stat follow the row instead of being read again.
+    facts_of: tuple[int, int] | None = None
 
 
 # What a copy takes from the photo with the same content (its own path, folder and stat stay).
@@ -397,6 +400,14 @@ def _store_or_split(Session, model: AttributeModel, model_id: int, batch: list[_
     return [bad for item in batch for bad in _store_or_split(Session, model, model_id, [item])]
 
 
+# The same content under a new stat: facts read for the old stat hold for the new one (read
+# again by fill_photo_facts they would cost a decode per touched file).
+_FACTS_FOLLOW = (update(PhotoHash.__table__)
+                 .where(PhotoHash.photo_id == bindparam("id"), PhotoHash.size == bindparam("old_size"),
+                        PhotoHash.mtime_ns == bindparam("old_mtime"))
+                 .values(size=bindparam("new_size"), mtime_ns=bindparam("new_mtime")))
+
+
 def _store(Session, model: AttributeModel, model_id: int, batch: list[_Pending]) -> None:
     with Session.begin() as session:
         ids = [item.row_id for item in batch if item.row_id is not None]
@@ -404,6 +415,10 @@ def _store(Session, model: AttributeModel, model_id: int, batch: list[_Pending])
         refreshed = [{"id": item.row_id, **item.values} for item in batch if item.faces is None]
         if refreshed:  # rows whose faces stay (stat refresh, move, error): one bulk UPDATE
             session.execute(update(Photo), refreshed)
+        if followed := [{"id": item.row_id, "old_size": item.facts_of[0], "old_mtime": item.facts_of[1],
+                         "new_size": item.values["size"], "new_mtime": item.values["mtime_ns"]}
+                        for item in batch if item.facts_of is not None]:
+            session.execute(_FACTS_FOLLOW, followed)
         for item in batch:
             if item.faces is None or item.copy_of is not None:
                 continue
@@ -695,13 +710,13 @@ def _classify(path, known, by_hash, contents, seen, moved_from, counts,
     stat_values = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "companions": listed}
     if row is not None and row.status in ("ok", "missing") and digest == row.content_hash:
         counts["photos_unchanged"] += 1
-        return _Pending(row.id, {**stat_values, "status": "ok"})
+        return _Pending(row.id, {**stat_values, "status": "ok"}, facts_of=(row.size, row.mtime_ns))
     if row is None:
         old = _claim_moved(by_hash.get(digest), seen, moved_from)
         if old is not None:
             counts["photos_moved"] += 1
             return _Pending(old.id, {**stat_values, "path": key, "folder": path_key(path.parent),
-                                     "status": "ok"})
+                                     "status": "ok"}, facts_of=(old.size, old.mtime_ns))
     if row is None:
         counts["photos_new"] += 1
     else:

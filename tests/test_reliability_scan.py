@@ -20,7 +20,7 @@ from library_factory import jpeg_bytes, scene
 from photo_sorter import export, imaging, scan
 from photo_sorter.cli import emit
 from photo_sorter.cli import main as cli_main
-from photo_sorter.store import BestChoice, Face, Photo, open_engine, session_factory
+from photo_sorter.store import BestChoice, Face, Photo, PhotoHash, open_engine, session_factory
 
 
 @pytest.fixture(autouse=True)
@@ -345,6 +345,40 @@ def test_move_matching_examines_each_candidate_once(tmp_path):
     assert len({c.id for c in claimed}) == n and CountingSet.checks <= n
     summary = scan.scan(engine, [lib])
     assert (summary["photos_moved"], summary["photos_missing"], summary["photos_new"]) == (n, 0, 0)
+
+
+# --- issue 14 item 6: a touched or moved library is not decoded again ------------------------------
+
+def test_touched_and_moved_files_keep_their_facts_without_a_decode(tmp_path, monkeypatch):
+    """The perceptual hash and burst marker (PhotoHash) of a file whose content is unchanged
+    follow it to its new stat (touched) or path (moved) instead of being read again, one decode
+    per file (649 s for a touched 100k-file library); facts read for an older stat are read."""
+    lib = tmp_path / "lib"
+    touched, moved, stale = photos(lib / "a", 3)
+    engine = open_engine(tmp_path / "library.db")
+    scan.scan(engine, [lib])
+    with session_factory(engine)() as s:
+        looks = dict(s.execute(select(Photo.path, PhotoHash.dhash).join(PhotoHash)).all())
+        s.execute(update(PhotoHash).where(PhotoHash.photo_id == rows(engine)[str(stale)].id)
+                  .values(size=1, dhash=None))
+        s.commit()
+    for path in (touched, stale):
+        os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+    (lib / "b").mkdir()
+    moved.rename(lib / "b" / moved.name)
+    opened = []
+    real_open = imaging.open_photo
+    monkeypatch.setattr(imaging, "open_photo", lambda path, *a: opened.append(path) or real_open(path, *a))
+    summary = scan.scan(engine, [lib])
+    assert (summary["photos_unchanged"], summary["photos_moved"]) == (2, 1)
+    assert opened == [str(stale)]  # only the photo whose facts were for another stat
+    with session_factory(engine)() as s:
+        facts = s.execute(select(Photo.path, Photo.size, Photo.mtime_ns, PhotoHash.size, PhotoHash.mtime_ns,
+                                 PhotoHash.dhash).join(PhotoHash)).all()
+    assert {f[0]: f[5] for f in facts} == {str(touched): looks[str(touched)], str(stale): looks[str(stale)],
+                                           str(lib / "b" / moved.name): looks[str(moved)]}
+    assert all(f[1:3] == f[3:5] for f in facts)
+    assert scan.fill_photo_facts(engine) == 0
 
 
 # --- issue 11 item 12: each row is written from the bytes that were read ------------------------------
