@@ -104,6 +104,7 @@ def test_all_photos_open_with_a_page_and_read_the_rest_on_scroll(paged_window, q
     viewer = win.open_viewer()
     viewer.step(1)
     assert viewer.view.detail["id"] == listed[last + 1] == grid.currentIndex().data(PhotoIdRole)
+    assert f"{last + 2} of {len(listed) + 2}" in viewer.about  # the listing's size, not the rows read
     viewer.close()
 
 

@@ -935,7 +935,8 @@ class MainWindow(QMainWindow):
             return None
         if getattr(self, "viewer", None) is not None:
             self.viewer.close()
-        self.viewer = Viewer(lambda i: listings.photo_detail(self.engine, i), ids, ids.index(photo_id), self)
+        total = sum(self.scope_counts) if self.grid_model.canFetchMore() else None
+        self.viewer = Viewer(lambda i: listings.photo_detail(self.engine, i), ids, ids.index(photo_id), self, total)
         self.viewer.moved.connect(lambda row: self._viewer_moved(ids, row))
         self._viewer_moved(ids, ids.index(photo_id))
         if self.isMaximized():

@@ -16,13 +16,14 @@ ZOOM_STEP = 1.25
 
 class Viewer(QDialog):
     """`detail(photo_id)` gives a photo with its faces (listings.photo_detail); `ids` is the
-    grid's order, `row` the photo to open. `moved(row)` lets the grid follow the viewer."""
+    grid's order, `row` the photo to open; `total` the listing's size when `ids` is its pages read
+    so far (they grow as the viewer reaches their end). `moved(row)` lets the grid follow."""
 
     moved = Signal(int)
 
-    def __init__(self, detail, ids: list[int], row: int, parent=None):
+    def __init__(self, detail, ids: list[int], row: int, parent=None, total: int | None = None):
         super().__init__(parent)
-        self.detail_of, self.ids, self.row = detail, ids, row
+        self.detail_of, self.ids, self.row, self.total = detail, ids, row, total
         self.zoom: float | None = None  # None: fit the window
         self.setWindowTitle("Photo")
         self.resize(1100, 800)
@@ -86,7 +87,7 @@ class Viewer(QDialog):
         self.view.show_boxes = self.boxes.isChecked()
         name = Path(detail["path"]).name if detail else ""
         faces = len(detail["faces"]) if detail else 0
-        self.about = (f"<b>{name}</b> · {self.row + 1} of {len(self.ids)} · "
+        self.about = (f"<b>{name}</b> · {self.row + 1} of {self.total or len(self.ids)} · "
                       f"{faces} face{'s' if faces != 1 else ''}")
         self.setWindowTitle(name or "Photo")
         self.set_zoom(self.zoom)
