@@ -86,7 +86,7 @@ class ScanOptions:
     min_face: int | None = None  # smallest face kept (full-res pixels); None: what detect_size resolves
     detect_size: int = 1024    # long side of the copy MTCNN sees (see faces.detection_side)
     confidence: float = 0.9    # MTCNN final-stage threshold
-    commit_every: int = 16     # photos per transaction
+    commit_every: int = 16     # analysed photos per transaction (rows only refreshed: up to REFRESH_BATCH)
     predict_batch: int = 32    # aligned faces per model call
     workers: int | None = None  # threads that decode and detect; None: the usable cores; 1: the scan's own
     processes: bool = False    # the workers as processes (a crash fails one photo; ~0.9 GB and seconds each)
@@ -108,6 +108,10 @@ class ScanOptions:
         return min(side, MAX_DETECT_SIDE)
 
 
+# Rows only refreshed (stat, move, problem of a known photo: nothing decoded, redone in
+# microseconds after an interruption) per transaction: batches of 16 made a touched or moved
+# library's rescan pay a transaction and four statements per 16 files.
+REFRESH_BATCH = 1000
 MAX_DETECT_SIDE = 4096           # the detection copy: 16 MP at most, whatever --min-face asks
 MIN_FACE_RANGE = (1, 100_000)    # pixels of the full-resolution photo
 DETECT_SIZE_RANGE = (64, MAX_DETECT_SIDE)
@@ -562,6 +566,7 @@ def scan(
         _count_problem(counts, status, skip_key)
         batch.append(_problem_item(folder, known.get(key), status, reason))
         unlisted.append(key)
+    analysed, frames = sum(item.faces is not None for item in batch), 0  # in the batch
     run_status = "failed"
     refused = []
     if cluster is not None:  # the analysis and the model on the cluster, all else here
@@ -577,7 +582,7 @@ def scan(
     ahead: deque[tuple[Path, _Pending | None, _Job | None, Task | None]] = deque()
 
     def settle() -> None:
-        nonlocal done, batch, refused
+        nonlocal done, batch, refused, analysed, frames
         path, item, job, task = ahead.popleft()
         if job is not None and task is None and job.digest in contents:
             item = _copy(job, counts)
@@ -591,9 +596,11 @@ def scan(
         done += 1
         if item is not None:
             batch.append(item)
-        if len(batch) >= options.commit_every or sum(len(b.frames) for b in batch) >= options.predict_batch:
+            analysed += item.faces is not None
+            frames += len(item.frames)
+        if analysed >= options.commit_every or len(batch) >= REFRESH_BATCH or frames >= options.predict_batch:
             refused += _write(Session, model, model_id, batch, predict)
-            batch = []
+            batch, analysed, frames = [], 0, 0
         report("scanning", str(path))
 
     try:

@@ -381,6 +381,24 @@ def test_touched_and_moved_files_keep_their_facts_without_a_decode(tmp_path, mon
     assert scan.fill_photo_facts(engine) == 0
 
 
+def test_rows_only_refreshed_are_stored_in_large_batches(tmp_path, monkeypatch):
+    """Touched files (nothing decoded) are not stored 16 to a transaction (commit_every counts
+    analysed photos): one transaction per REFRESH_BATCH rows, not four statements per 16 files."""
+    paths = photos(tmp_path / "lib", 40)
+    engine = open_engine(tmp_path / "library.db")
+    scan.scan(engine, [tmp_path / "lib"])
+    for path in paths:
+        os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+    writes = []
+    real_write = scan._write
+    monkeypatch.setattr(scan, "_write", lambda session, model, model_id, batch, *a:
+                        writes.append(len(batch)) or real_write(session, model, model_id, batch, *a))
+    assert scan.scan(engine, [tmp_path / "lib"])["photos_unchanged"] == 40
+    assert writes == [40]
+    assert {(p.size, p.mtime_ns) for p in rows(engine).values()} == {(p.stat().st_size, p.stat().st_mtime_ns)
+                                                                     for p in paths}
+
+
 # --- issue 11 item 12: each row is written from the bytes that were read ------------------------------
 
 def test_a_file_rewritten_during_the_scan_is_stored_consistently(tmp_path, monkeypatch):
