@@ -162,6 +162,7 @@ def _dropped_column(path):
     open_engine(path).dispose()
     with sqlite3.connect(path) as conn:
         conn.execute("DROP INDEX ix_photos_status")
+        conn.execute("DROP INDEX ix_photos_content_status_id")
         conn.execute("ALTER TABLE photos DROP COLUMN status")
 
 

@@ -88,6 +88,8 @@ class Photo(Base):
     """One image file of the library. `status`: ok | error | missing."""
 
     __tablename__ = "photos"
+    # a face's one photo (face_photo) from the index alone, whatever the planner's statistics
+    __table_args__ = (Index("ix_photos_content_status_id", "content_hash", "status", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     path: Mapped[str] = mapped_column(PathText, unique=True)
