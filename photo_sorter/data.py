@@ -251,6 +251,10 @@ def _open_array(path: Path, shape, dtype, fresh: bool):
     return np.load(path, mmap_mode="r+")
 
 
+class IncompleteCache(RuntimeError):
+    """The build was cancelled before every image was done (finished chunks are kept)."""
+
+
 def build_frame_cache(paths, names, root: str | Path | None = None, settings: DetectorSettings | None = None,
                       fill: str | None = None, workers: int | None = None, chunk: int = 256,
                       progress=None, cancel=None, log=print) -> FrameCache:
@@ -322,7 +326,7 @@ def build_frame_cache(paths, names, root: str | Path | None = None, settings: De
                        np.load(frame_dir / "frames.npy", mmap_mode="r"), manifest,
                        {"detected": len(todo_detect), "realigned": len(todo_render)})
     if (status == PENDING).any() or ((status == FOUND) & ~done).any():
-        raise RuntimeError(f"frame cache {frame_dir} is incomplete (cancelled); run again to finish it")
+        raise IncompleteCache(f"frame cache {frame_dir} is incomplete (cancelled); run again to finish it")
     log(f"frame cache: {cache.counts}")
     return cache
 

@@ -223,10 +223,11 @@ class _ProcessState:
         return False
 
 
-def _datasets(config: TrainConfig, data, log):
+def _datasets(config: TrainConfig, data, log, cancelled=lambda: False):
     """(fit, selection, val) as (frame source, rows or paths, labels): frame source is the cache's
     frame array for pipeline frames, None for the original files. Images where the scan's
-    detector finds no face are skipped and counted."""
+    detector finds no face are skipped and counted. Building the frame cache (minutes on a first
+    run) logs its progress and stops with Cancelled when cancelled() (it resumes next time)."""
     from photo_sorter import celeba, data as frames_data
 
     train_all, val_set = data.partition("train"), data.partition("val")
@@ -245,7 +246,20 @@ def _datasets(config: TrainConfig, data, log):
     if config.frames != "pipeline":
         raise TrainingError(f"unknown frames {config.frames!r}; use pipeline or original")
     every = data.subset(np.isin(data.partitions, [0, 1]))  # one cache for train and validation
-    cache = frames_data.build_frame_cache(every.paths, every.names, config.frame_cache, log=log)
+    tenths = [-1]
+
+    def progress(done: int, total: int) -> None:  # a line per tenth: the wizard's log shows it
+        if done * 10 // max(total, 1) > tenths[0]:
+            tenths[0] = done * 10 // max(total, 1)
+            log(f"face frames: {done:,} of {total:,} images detected and aligned")
+
+    try:
+        cache = frames_data.build_frame_cache(every.paths, every.names, config.frame_cache,
+                                              progress=progress, cancel=cancelled, log=log)
+    except frames_data.IncompleteCache:
+        raise Cancelled() from None
+    if cancelled():
+        raise Cancelled()
     out, skipped = [], {}
     for name, part in (("train", fit_set), ("selection", selection), ("validation", val_set)):
         rows = cache.index(part.names)
@@ -317,10 +331,12 @@ def _train(config: TrainConfig, callbacks, cancel, log) -> dict:
             "batch norm synchronized across devices")
     data = celeba.load(config.celeba).select(config.attributes, config.drop)
     log(f"CelebA: {data.summary}")
-    (fit_src, sel_src, val_src), skipped = _datasets(config, data, log)
-
     out = Path(config.out)
     work = out.with_name(out.name + ".work")
+    try:
+        (fit_src, sel_src, val_src), skipped = _datasets(config, data, log, cancelled)
+    except Cancelled:
+        return {"cancelled": True, "work_dir": str(work)}
     work.mkdir(parents=True, exist_ok=True)
     (work / "config.json").write_text(json.dumps(asdict(config), indent=2))
 

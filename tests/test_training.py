@@ -221,3 +221,23 @@ def test_two_logical_devices_train_as_one_device_with_the_double_batch(tmp_path)
     np.testing.assert_allclose(two["history"]["val_loss"], one["history"]["val_loss"], rtol=2e-3)
     np.testing.assert_allclose(two["probs"], one["probs"], atol=1e-3)  # saved models, loaded without a strategy
     assert runs["three"] == {"code": 2, "stderr": "error: 3 devices asked for, but 2 visible: CPU:0, CPU:1\n"}
+
+
+def test_cancel_while_the_face_frames_are_built_stops_before_training(tiny_celeba, tmp_path):
+    """The frame cache takes minutes on a first run: it reports progress, and a cancel stops
+    there (nothing trained or written) instead of after the first epoch."""
+    import threading
+
+    cancel, lines = threading.Event(), []
+
+    def log(line: str) -> None:  # the user presses Cancel once the progress shows
+        lines.append(line)
+        if line.startswith("face frames: "):
+            cancel.set()
+
+    out = tmp_path / "m.keras"
+    result = train(_tiny_config(tiny_celeba, out, frames="pipeline", frame_cache=str(tmp_path / "frames")),
+                   cancel=cancel, log=log)
+    assert result["cancelled"] and not out.exists()
+    assert any(line.startswith("face frames: ") and "images detected and aligned" in line for line in lines)
+    assert not any(line.startswith("epoch") for line in lines)
