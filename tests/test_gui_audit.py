@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QApplication
 
 from photo_sorter import clusters, eigenfaces, selection
 from test_gui import crafted_window, shot  # noqa: F401 - the shared fixture
+from test_gui_issues import run_clustering
 
 
 def one_line_width(label) -> float:
@@ -97,11 +98,7 @@ def test_plain_words_for_absent_attributes_and_a_burst_without_smiles():
 
 def test_cluster_sheet_is_legible_fitted_at_the_default_window(crafted_window, qtbot):
     win = crafted_window
-    view = win.clusters_view
-    win.tabs.setCurrentWidget(view)
-    view.k_spin.setValue(2)
-    view.run_button.click()
-    qtbot.waitUntil(lambda: view.task is None, timeout=60000)
+    view = run_clustering(win, qtbot)
     QApplication.processEvents()
     assert not view.sheet_pixmap.isNull()
     smallest_px = view._fit_scale() * eigenfaces.TEXT_PT * eigenfaces.SHEET_DPI / 72

@@ -399,17 +399,23 @@ def test_listed_shortcuts_exist(crafted_window):
         assert any(keys in k for k, _what in SHORTCUTS) or keys.startswith("Ctrl+") and keys[-1] in "123"
 
 
+def run_clustering(win, qtbot, k: int = 2):
+    """Run a clustering from the Clusters tab and wait for it; returns the view."""
+    view = win.clusters_view
+    win.tabs.setCurrentWidget(view)
+    view.k_spin.setValue(k)
+    view.run_button.click()
+    qtbot.waitUntil(lambda: view.task is None, timeout=60000)
+    return view
+
+
 def test_a_cluster_run_older_than_the_library_says_so(crafted_window, qtbot):
     from sqlalchemy import insert
 
     from photo_sorter.store import Face, predictions_table
 
     win = crafted_window
-    view = win.clusters_view
-    win.tabs.setCurrentWidget(view)
-    view.k_spin.setValue(2)
-    view.run_button.click()
-    qtbot.waitUntil(lambda: view.task is None, timeout=60000)
+    view = run_clustering(win, qtbot)
     assert not view.notice.isVisibleTo(view), view.outdated.text()
     win.tabs.setCurrentWidget(win.photos_split)
     with session_factory(win.engine)() as s:  # a later scan found (and predicted) one more face

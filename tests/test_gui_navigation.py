@@ -10,6 +10,7 @@ pytest.importorskip("PySide6")
 from PySide6.QtCore import Qt  # noqa: E402
 
 from test_gui import crafted_window, shot  # noqa: E402, F401 - the shared fixture
+from test_store_open import HOLD  # noqa: E402 - a process holding a SQLite file locked
 
 
 def test_date_headers_group_the_grid_and_are_skipped_by_selection_keys_and_viewer(crafted_window, qtbot):
@@ -53,18 +54,6 @@ def test_date_headers_group_the_grid_and_are_skipped_by_selection_keys_and_viewe
     assert model.index(1).data() == "s0.jpg\n01 May 2024"
     win.sort.setCurrentIndex(win.sort.findData("date/none"))
     assert model.rowCount() == 12 and model.index(0).data() == "s0.jpg\n01 May 2024"
-
-
-HOLD = """
-import sqlite3, sys, time
-conn = sqlite3.connect(sys.argv[1], isolation_level=None)
-conn.execute("PRAGMA locking_mode=EXCLUSIVE")
-conn.execute("BEGIN EXCLUSIVE")
-conn.execute("CREATE TABLE IF NOT EXISTS held (x)")
-print("held", flush=True)
-time.sleep(60)
-"""
-
 
 def test_open_library_switches_libraries_and_a_failure_keeps_the_open_one(crafted_window, tmp_path, monkeypatch):
     import sqlite3
