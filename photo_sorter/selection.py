@@ -94,13 +94,16 @@ def _starts_burst(prev: dict, ph: dict, gap: float, gap_seconds: float, hashes, 
     return False
 
 
-def photo_facts(session) -> dict[int, int | None]:
+def photo_facts(session, folder: str | None = None) -> dict[int, int | None]:
     """photo_id -> perceptual hash, as the scan stored it for each photo's current file version
-    (None where it has none). Only reads the library: the photos are not opened."""
-    rows = session.execute(
-        select(PhotoHash.photo_id, PhotoHash.dhash).join(Photo, Photo.id == PhotoHash.photo_id)
-        .where(Photo.status == "ok", PhotoHash.size.is_not_distinct_from(Photo.size),
-               PhotoHash.mtime_ns.is_not_distinct_from(Photo.mtime_ns)))
+    (None where it has none), of one folder or all. Only reads the library: the photos are not
+    opened."""
+    stmt = (select(PhotoHash.photo_id, PhotoHash.dhash).join(Photo, Photo.id == PhotoHash.photo_id)
+            .where(Photo.status == "ok", PhotoHash.size.is_not_distinct_from(Photo.size),
+                   PhotoHash.mtime_ns.is_not_distinct_from(Photo.mtime_ns)))
+    if folder is not None:
+        stmt = stmt.where(Photo.folder == folder)
+    rows = session.execute(stmt)
     return {photo_id: int(value, 16) if value else None for photo_id, value in rows}
 
 
@@ -244,7 +247,7 @@ def _bursts(session, folder: str | None, gap_seconds: float, event_gap_seconds: 
             visual_split: bool) -> tuple[list[dict], list[dict]]:
     """The readable photos (of one folder, or all) and their bursts, from stored facts only."""
     photos = photo_rows(session, folder=folder)
-    hashes = photo_facts(session) if visual_split else None
+    hashes = photo_facts(session, folder) if visual_split else None
     return photos, group_bursts(photos, gap_seconds, event_gap_seconds, hashes)
 
 
